@@ -1,0 +1,76 @@
+"""Studio: the application factory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import build_config
+from app.extensions import csrf, db, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error pages, CLI. No work at start-up."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(build_config(Path(app.instance_path)))
+    app.config.update(overrides or {})
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from app.errors import register_error_handlers
+    from app.security.headers import install_security_headers
+
+    register_error_handlers(app)
+    install_security_headers(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    # Import every model module so the metadata (and Alembic) sees all tables.
+    from app.models import registry  # noqa: F401
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.session_protection = "basic"
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.admin import bp as admin_bp
+    from app.auth import bp as auth_bp
+    from app.auth.cli import cli as users_cli
+    from app.core import bp as core_bp
+
+    for blueprint in (core_bp, auth_bp, admin_bp, users_cli):
+        app.register_blueprint(blueprint)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_login import current_user
+
+    from app.nav.services import items_for_role
+
+    @app.context_processor
+    def navigation_helper():
+        # A callable, so only the full page shell queries the navigation.
+        def navigation():
+            role = current_user.role if current_user.is_authenticated else None
+            return items_for_role(role)
+
+        return {"navigation": navigation}

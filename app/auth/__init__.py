@@ -1,0 +1,6 @@
+"""Accounts: registration, sign-in, server-side sessions, throttling, the account page."""
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from app.auth import routes  # noqa: E402,F401

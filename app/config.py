@@ -1,0 +1,64 @@
+"""Settings read from the environment, with safe defaults (documented in README.md)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_secret_key(instance_path: Path) -> str:
+    """Return SECRET_KEY from the environment, else one generated once and kept in instance/."""
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Created readable by the owner only: it signs every session cookie.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def build_config(instance_path: Path) -> dict:
+    """Collect the app's configuration from environment variables."""
+    is_production = os.environ.get("STUDIO_ENV", "development") == "production"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'studio.sqlite3'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    return {
+        "STUDIO_ENV": "production" if is_production else "development",
+        "SECRET_KEY": load_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": int(os.environ.get("STUDIO_MAX_CONTENT_LENGTH", 2 * 1024 * 1024)),
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        # Token bound to the session, not to a clock: an open chat tab keeps working.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("STUDIO_SECURE_COOKIES", is_production),
+        "SESSION_COOKIE_NAME": "studio_session",
+        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("STUDIO_SESSION_DAYS", 30)) * 86400,
+        "REMEMBER_COOKIE_SECURE": _bool("STUDIO_SECURE_COOKIES", is_production),
+        "PREFERRED_URL_SCHEME": "https" if is_production else "http",
+        # Login throttling: failures counted over a window, per account and per IP.
+        "LOGIN_WINDOW_SECONDS": int(os.environ.get("STUDIO_LOGIN_WINDOW_SECONDS", 900)),
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": int(os.environ.get("STUDIO_LOGIN_MAX_FAILURES", 5)),
+        "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("STUDIO_LOGIN_MAX_FAILURES_IP", 20)),
+        "LOGIN_SLOWDOWN_SECONDS": float(os.environ.get("STUDIO_LOGIN_SLOWDOWN_SECONDS", 0.5)),
+        # Trust X-Forwarded-For only when told how many proxies stand in front.
+        "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
+    }

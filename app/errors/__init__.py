@@ -1,0 +1,109 @@
+"""Domain errors raised by services, and the one place that maps them (and HTTP errors) to responses."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+
+
+class DomainError(Exception):
+    """Base of errors a service raises; `status` is the HTTP status it maps to."""
+
+    status = 400
+
+    def __init__(self, message: str = ""):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class LimitReached(DomainError):
+    status = 429
+
+
+class ValidationFailed(DomainError):
+    status = 422
+
+
+TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+DEFAULT_MESSAGES = {
+    400: "The request could not be understood.",
+    403: "Your role does not give access to this page.",
+    404: "There is nothing here, or it is not yours to see.",
+    405: "This address does not accept that kind of request.",
+    413: "What you sent is larger than this server accepts.",
+    429: "Too many requests. Wait a little and try again.",
+    500: "The server hit an error. Nothing you typed was lost on our side; try again.",
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def error_response(status: int, message: str | None = None):
+    """Answer an error as JSON under /api/, a toast for htmx, or a full page."""
+    title = TITLES.get(status, "Error")
+    message = message or DEFAULT_MESSAGES.get(status, title)
+    if _wants_json():
+        return jsonify(error={"status": status, "title": title, "message": message}), status
+    if _is_htmx():
+        # htmx does not swap error bodies; the toast carries the message instead.
+        from app.core.pages import toast_headers
+
+        return "", status, toast_headers(message, level="error")
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install one handler per error kind."""
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError):
+        return error_response(error.status, error.message or None)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf_error(error: CSRFError):
+        return error_response(
+            400, "Your form expired or was not sent from this site. Reload the page and try again."
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        status = error.code or 500
+        message = None if status in DEFAULT_MESSAGES else error.description
+        return error_response(status, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected_error(error: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500)

@@ -1,0 +1,1 @@
+"""Shared model building blocks; each domain keeps its own models module."""

@@ -1,0 +1,1 @@
+"""The navigation bar as data (seed 003 `navigation_items`), filtered by role."""

@@ -1,0 +1,1 @@
+"""Roles, the permission decorator, safe redirects, response headers and the audit log."""

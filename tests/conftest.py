@@ -1,0 +1,220 @@
+"""Fixtures: the app on SQLite and on PostgreSQL (every test runs on both), clients, users by role,
+a live server for the browser, and a query counter."""
+from __future__ import annotations
+
+import contextvars
+import itertools
+import os
+import re
+import shutil
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import event
+from werkzeug.serving import make_server
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("STUDIO_ECHO_DELAY", "0.01")
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from tests.factories import PASSWORD, make_user  # noqa: E402
+from tests.pg import TemporaryPostgres, find_pg_bin  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DATABASES = [name.strip() for name in os.environ.get("STUDIO_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+TEST_CONFIG = {
+    "TESTING": True,
+    "LOGIN_SLOWDOWN_SECONDS": 0.01,
+    "SERVER_NAME": None,
+}
+_database_numbers = itertools.count(1)
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade(directory=str(REPO / "migrations"))
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's PostgreSQL: STUDIO_TEST_PG_URL if given, else a throwaway cluster."""
+    given = os.environ.get("STUDIO_TEST_PG_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL server binaries not found: install the `postgresql` package "
+                    "or set STUDIO_TEST_DATABASES=sqlite")
+    server = TemporaryPostgres(bin_dir).start()
+    yield server.url
+    server.stop()
+
+
+def _admin_connection(server_url: str):
+    return psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://") + "/postgres", autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server) -> str:
+    """A database migrated once and used as the template of each test's database."""
+    with _admin_connection(postgres_server) as conn:
+        conn.execute("DROP DATABASE IF EXISTS studio_template")
+        conn.execute("CREATE DATABASE studio_template")
+    _migrate(f"{postgres_server}/studio_template")
+    return "studio_template"
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path):
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "studio.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    name = f"studio_test_{os.getpid()}_{next(_database_numbers)}"
+    with _admin_connection(server) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    yield f"{server}/{name}"
+    with _admin_connection(server) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in its own app context, as a real server does (the test keeps its own
+    context for factories and checks; sharing one would share `g` and the signed-in user)."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.expire_all()  # the test's view of rows the request changed
+        return response
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_token_of(client, path: str = "/login") -> str:
+    """The CSRF token of the client's session, read from a page as a browser would."""
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', html
+    )
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def log_in(client, user, password: str = PASSWORD):
+    token = csrf_token_of(client, "/login")
+    response = client.post("/login", data={"email": user.email, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return client
+
+
+class SignedInClient:
+    """A test client signed in as `user`, with helpers that send the CSRF token like the pages do."""
+
+    def __init__(self, client, user):
+        self.client, self.user = client, user
+        self._token = None
+
+    @property
+    def csrf_token(self) -> str:
+        if self._token is None:
+            self._token = csrf_token_of(self.client, "/account")
+        return self._token
+
+    def get(self, *args, **kwargs):
+        return self.client.get(*args, **kwargs)
+
+    def post(self, path, data=None, htmx: bool = False, **kwargs):
+        """A form POST with the CSRF token (in the form, or as htmx sends it: a header)."""
+        data = dict(data or {})
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if htmx:
+            headers.update({"HX-Request": "true", "X-CSRFToken": self.csrf_token})
+        else:
+            data.setdefault("csrf_token", self.csrf_token)
+        return self.client.post(path, data=data, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def login_as(app):
+    """login_as("admin") → a SignedInClient for a new user of that role."""
+
+    def sign_in(role: str = "user", **user_fields) -> SignedInClient:
+        user = make_user(role=role, **user_fields)
+        client = app.test_client()
+        log_in(client, user)
+        return SignedInClient(client, user)
+
+    return sign_in
+
+
+@contextmanager
+def count_queries(app):
+    """Collect the SQL statements run inside the block."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on 127.0.0.1 in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium: Playwright cannot download its own browser here."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium"),
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    }

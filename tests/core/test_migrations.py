@@ -1,0 +1,21 @@
+"""The schema comes only from migrations, and they match the models exactly."""
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from app.extensions import db
+from app.nav.models import NavigationItem
+
+
+def test_migrated_database_has_no_drift_from_the_models(app):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, db.metadata)
+    assert differences == []
+
+
+def test_migrations_seed_the_default_navigation(app):
+    links = set(db.session.scalars(select(NavigationItem.link)))
+    assert {"/chat", "/prompts", "/ideas", "/admin/users", "/admin/navigation", "/moderation/prompts"} <= links
