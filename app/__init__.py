@@ -7,7 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import build_config
-from app.extensions import csrf, db, login_manager, migrate
+from app.extensions import configure_sqlite, csrf, db, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,9 @@ def _init_extensions(app: Flask) -> None:
     from app.models import registry  # noqa: F401
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -53,11 +56,13 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
+    from app.ai_models import bp as ai_models_bp
     from app.auth import bp as auth_bp
     from app.auth.cli import cli as users_cli
+    from app.chat import bp as chat_bp
     from app.core import bp as core_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, users_cli):
+    for blueprint in (core_bp, auth_bp, chat_bp, admin_bp, ai_models_bp, users_cli):
         app.register_blueprint(blueprint)
 
 

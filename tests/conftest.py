@@ -105,6 +105,8 @@ class IsolatedClient(FlaskClient):
     context for factories and checks; sharing one would share `g` and the signed-in user)."""
 
     def open(self, *args, **kwargs):
+        # Buffered: a streamed body is read inside the request's own context.
+        kwargs.setdefault("buffered", True)
         response = contextvars.Context().run(super().open, *args, **kwargs)
         db.session.expire_all()  # the test's view of rows the request changed
         return response

@@ -7,6 +7,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import current_user, login_user, logout_user
 
 from app.auth import bp, services
+from app.chat import services as chat_services
 from app.auth.forms import LoginForm, PasswordChangeForm, ProfileForm, RegisterForm
 from app.core.pages import htmx_redirect, is_htmx, render_page, toast_headers
 from app.errors import Conflict
@@ -90,6 +91,7 @@ def _account_context(profile_form=None, password_form=None):
         "password_form": password_form or PasswordChangeForm(formdata=None),
         "sessions": services.list_active_sessions(user),
         "current_session_id": user.current_session.id if user.current_session else None,
+        "usage": chat_services.usage_this_month(user),
     }
 
 

@@ -28,9 +28,9 @@ def render_page(page_template: str, fragments: dict[str, str] | None = None, **c
     return render_template(page_template, **context)
 
 
-def toast_headers(message: str, level: str = "success") -> dict[str, str]:
-    """HX-Trigger header that shows a toast; JSON-encoded so user text cannot break out."""
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
+def toast_headers(message: str, level: str = "success", events: dict | None = None) -> dict[str, str]:
+    """HX-Trigger header that shows a toast (and fires `events`); JSON-encoded so user text cannot break out."""
+    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}, **(events or {})})}
 
 
 def htmx_redirect(location: str, message: str | None = None):

@@ -1,4 +1,6 @@
 """Imports every domain's models so SQLAlchemy's metadata (and Alembic) knows all tables."""
+from app.ai_models import models as ai_models_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.chat import models as chat_models  # noqa: F401
 from app.nav import models as nav_models  # noqa: F401
 from app.security import audit as audit_models  # noqa: F401

@@ -48,3 +48,51 @@
     });
   });
 })();
+
+// Chat behaviours: Enter sends, streamed reasoning shows itself, the view follows a streaming answer.
+(function () {
+  "use strict";
+
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.classList.contains("composer-input")) return;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (box.form && box.value.trim()) box.form.requestSubmit();
+    }
+  });
+
+  // A plain (non-htmx) composer: one submit only, even when double-clicked.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("composer") || form.hasAttribute("hx-post")) return;
+    if (form.dataset.sending === "yes") { event.preventDefault(); return; }
+    form.dataset.sending = "yes";
+  });
+
+  function nearBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  }
+
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var box = document.getElementById("messages");
+    if (box) box.dataset.follow = nearBottom(box) ? "yes" : "no";
+  });
+
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var target = event.target;
+    if (target && target.classList && target.classList.contains("reasoning-text")) {
+      var details = target.closest("details");
+      if (details) details.hidden = false;
+    }
+    var box = document.getElementById("messages");
+    if (box && box.dataset.follow === "yes") box.scrollTop = box.scrollHeight;
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("messages");
+    if (box) box.scrollTop = box.scrollHeight;
+    var composer = document.querySelector(".composer-input");
+    if (composer && !document.querySelector("[autofocus]")) composer.focus();
+  });
+})();

@@ -1,0 +1,55 @@
+"""The model registry form: limits written once."""
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.llm.registry import PROVIDERS
+from app.security.roles import Role
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _none_if_blank(value):
+    return value or None
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+PRICE_RANGE = NumberRange(min=0, max=100000, message="A price between 0 and 100,000 USD per million tokens.")
+
+
+class AIModelForm(FlaskForm):
+    name = StringField("Display name", filters=[_strip], validators=[DataRequired(), Length(max=100)])
+    provider = SelectField("Provider", choices=[(name, name) for name in PROVIDERS])
+    model_id = StringField("Model id", filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    base_url = StringField("Base URL", filters=[_strip, _none_if_blank],
+                           validators=[Optional(), Length(max=500), URL(require_tld=False, message="A full http(s) URL.")])
+    api_key_env = StringField(
+        "API key environment variable", filters=[_strip, _none_if_blank],
+        validators=[Optional(), Length(max=100),
+                    Regexp(r"^[A-Z_][A-Z0-9_]*$", message="An environment variable name, like OPENAI_API_KEY.")])
+    context_window = IntegerField("Context window (tokens)", validators=[Optional(), NumberRange(min=1, max=10_000_000)])
+    max_tokens = IntegerField("Max output tokens", validators=[Optional(), NumberRange(min=1, max=1_000_000)])
+    input_cost_per_million = DecimalField("Input price (USD / 1M tokens)", places=6, default=0, validators=[PRICE_RANGE])
+    output_cost_per_million = DecimalField("Output price (USD / 1M tokens)", places=6, default=0, validators=[PRICE_RANGE])
+    cached_input_cost_per_million = DecimalField("Cached input price (USD / 1M tokens)", places=6, default=0,
+                                                 validators=[PRICE_RANGE])
+    allowed_roles = MultiCheckboxField("Allowed roles (none ticked: everyone)", choices=Role.choices())
+    active = BooleanField("Active", default=True)
+
+    def values(self) -> dict:
+        return {
+            "name": self.name.data, "provider": self.provider.data, "model_id": self.model_id.data,
+            "base_url": self.base_url.data, "api_key_env": self.api_key_env.data,
+            "context_window": self.context_window.data, "max_tokens": self.max_tokens.data,
+            "input_cost_per_million": self.input_cost_per_million.data,
+            "output_cost_per_million": self.output_cost_per_million.data,
+            "cached_input_cost_per_million": self.cached_input_cost_per_million.data,
+            "allowed_roles": list(self.allowed_roles.data or []), "active": bool(self.active.data),
+        }

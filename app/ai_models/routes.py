@@ -1,0 +1,45 @@
+"""/admin/models: the registry, admin only."""
+from __future__ import annotations
+
+from flask import flash, redirect, url_for
+from flask_login import current_user
+
+from app.ai_models import bp, services
+from app.ai_models.forms import AIModelForm
+from app.core.pages import render_page
+from app.security.origin import request_origin
+from app.security.roles import Role, role_required
+
+admin_required = role_required(Role.ADMIN)
+
+
+@bp.get("")
+@admin_required
+def index():
+    """Every registered model with its prices, roles and key status."""
+    return render_page("ai_models/index.html", models=services.all_models(), is_key_configured=services.is_key_configured)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@admin_required
+def create():
+    """Register a model."""
+    form = AIModelForm()
+    if form.validate_on_submit():
+        model = services.save_model(current_user._get_current_object(), form.values(), request_origin())
+        flash(f"Added {model.name}.", "success")
+        return redirect(url_for("ai_models.index"), code=303)
+    return render_page("ai_models/form.html", form=form, model=None)
+
+
+@bp.route("/<int:model_id>", methods=["GET", "POST"])
+@admin_required
+def edit(model_id: int):
+    """Edit a model: endpoint, key variable, limits, prices, roles, active."""
+    model = services.get_model(model_id)
+    form = AIModelForm(obj=model)
+    if form.validate_on_submit():
+        services.save_model(current_user._get_current_object(), form.values(), request_origin(), model_id=model.id)
+        flash(f"Saved {form.name.data}.", "success")
+        return redirect(url_for("ai_models.index"), code=303)
+    return render_page("ai_models/form.html", form=form, model=model)

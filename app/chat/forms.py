@@ -1,0 +1,62 @@
+"""Chat forms: the composer with its options, rename, settings, feedback. Limits written once."""
+from flask_wtf import FlaskForm
+from wtforms import DecimalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from app.chat.services import MAX_FEEDBACK_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, MAX_TITLE_CHARS, GenerationOptions
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ComposerForm(FlaskForm):
+    content = TextAreaField("Message", filters=[_strip], validators=[
+        DataRequired("Write a message first."),
+        Length(max=MAX_MESSAGE_CHARS, message=f"A message has at most {MAX_MESSAGE_CHARS:,} characters.")])
+    model_id = SelectField("Model", coerce=int, validate_choice=False)
+    client_request_id = HiddenField()
+    temperature = DecimalField("Temperature", places=2, validators=[
+        Optional(), NumberRange(0, 2, "Temperature goes from 0 to 2.")])
+    top_p = DecimalField("Top p", places=3, validators=[Optional(), NumberRange(0, 1, "Top p goes from 0 to 1.")])
+    max_tokens = IntegerField("Max tokens", validators=[
+        Optional(), NumberRange(1, 1_000_000, "Max tokens must be a whole number above 0.")])
+    frequency_penalty = DecimalField("Frequency penalty", places=2, validators=[
+        Optional(), NumberRange(-2, 2, "Frequency penalty goes from −2 to 2.")])
+    presence_penalty = DecimalField("Presence penalty", places=2, validators=[
+        Optional(), NumberRange(-2, 2, "Presence penalty goes from −2 to 2.")])
+
+    OPTION_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
+
+    def generation_options(self) -> GenerationOptions:
+        return GenerationOptions(**{name: getattr(self, name).data for name in self.OPTION_FIELDS})
+
+    def has_option_errors(self) -> bool:
+        return any(getattr(self, name).errors for name in self.OPTION_FIELDS)
+
+
+class OptionsOnlyForm(ComposerForm):
+    """Regenerate: the same model and options fields, no message."""
+
+    content = None
+
+
+class RenameForm(FlaskForm):
+    title = StringField("Title", filters=[_strip], validators=[
+        DataRequired("A title cannot be empty."), Length(max=MAX_TITLE_CHARS, message=f"At most {MAX_TITLE_CHARS} characters.")])
+
+
+class SettingsForm(FlaskForm):
+    model_id = SelectField("Model", coerce=int, validate_choice=False)
+    system_prompt = TextAreaField("System prompt", filters=[_strip], validators=[
+        Optional(), Length(max=MAX_SYSTEM_PROMPT_CHARS, message=f"At most {MAX_SYSTEM_PROMPT_CHARS:,} characters.")])
+
+
+class FeedbackForm(FlaskForm):
+    category = SelectField("Rating", choices=[("up", "Good answer"), ("down", "Bad answer")])
+    comment = TextAreaField("Comment (optional)", filters=[_strip], validators=[
+        Optional(), Length(max=MAX_FEEDBACK_CHARS, message=f"At most {MAX_FEEDBACK_CHARS:,} characters.")])
+
+
+class EditMessageForm(ComposerForm):
+    """Edit the last user message: the composer's fields, posted from the message itself."""

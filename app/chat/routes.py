@@ -1,0 +1,310 @@
+"""Views under /chat. Thin: parse the form, call one service, render the page or the fragment."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+
+from app.ai_models import services as model_services
+from app.chat import bp, services, streaming
+from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
+from app.core.pages import htmx_redirect, htmx_target, is_htmx, toast_headers
+from app.errors import ValidationFailed
+from app.security.roles import login_required
+
+
+SIDEBAR_CHANGED = {"sidebar-changed": True}  # the sidebar list reloads itself on this event
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _prepare_model_choices(form, conversation=None):
+    """Fill the model picker with what the user's role allows; default to the conversation's model."""
+    models = model_services.models_for_role(_user().role)
+    form.model_id.choices = [(m.id, m.picker_label) for m in models]
+    if not form.model_id.data and models:
+        current = conversation.model_id if conversation else None
+        form.model_id.data = current if any(m.id == current for m in models) else models[0].id
+    return form
+
+
+def _composer_form(form=None, conversation=None) -> ComposerForm:
+    form = form or ComposerForm(formdata=None)
+    _prepare_model_choices(form, conversation)
+    form.client_request_id.data = uuid.uuid4().hex  # a fresh token for every rendered composer
+    return form
+
+
+def _messages_context(conversation, messages):
+    _, last_assistant = services.last_messages(conversation)
+    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+    return {
+        "feedback": services.feedback_by(_user(), [m.id for m in messages if m.role == "assistant"]),
+        "last_assistant_id": last_assistant.id if last_assistant else None,
+        "last_user_id": last_user.id if last_user else None,
+    }
+
+
+def _page(conversation=None, composer=None, settings_form=None, status=200):
+    """The chat page: sidebar, the conversation (or the empty new-chat state), the composer."""
+    context = {"conversation": conversation, "sidebar": services.sidebar_page(_user()),
+               "composer": _composer_form(composer, conversation)}
+    if conversation is not None:
+        messages, has_earlier = services.recent_messages(conversation)
+        for message in messages:
+            if message.is_streaming:
+                streaming.reap_if_stale(message)
+        context.update(messages=messages, has_earlier=has_earlier, **_messages_context(conversation, messages))
+        settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt)
+        context["settings_form"] = _prepare_model_choices(settings, conversation)
+    return render_template("chat/page.html", **context), status
+
+
+@bp.get("")
+@login_required
+def new_chat():
+    """A new conversation: the composer, with the sidebar of earlier ones."""
+    return _page()
+
+
+@bp.post("")
+@login_required
+def start_chat():
+    """Open a conversation with its first message; the answer starts streaming at once."""
+    form = _prepare_model_choices(ComposerForm())
+    if not form.validate_on_submit():
+        return _page(composer=form)
+    model = model_services.model_for_use(_user().role, form.model_id.data)
+    try:
+        conversation, assistant = services.start_conversation(
+            _user(), model, form.content.data, form.generation_options(), form.client_request_id.data)
+    except ValidationFailed as error:
+        form.content.errors.append(error.message)
+        return _page(composer=form)
+    if assistant is not None:
+        streaming.start_generation(current_app._get_current_object(), assistant.id)
+    location = url_for("chat.show", conversation_id=conversation.id)
+    return htmx_redirect(location) if is_htmx() else redirect(location, code=303)
+
+
+@bp.get("/<uuid:conversation_id>")
+@login_required
+def show(conversation_id: uuid.UUID):
+    """One conversation (its last 50 messages); `?before=` gives the earlier ones to htmx."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    before = request.args.get("before")
+    if before and htmx_target() == "load-earlier":
+        try:
+            before_id = uuid.UUID(before)
+        except ValueError:
+            raise ValidationFailed("That page of messages does not exist.")
+        messages, has_earlier = services.recent_messages(conversation, before_id)
+        return render_template("chat/_earlier.html", conversation=conversation, messages=messages,
+                               has_earlier=has_earlier, **_messages_context(conversation, messages))
+    return _page(conversation)
+
+
+@bp.get("/sidebar")
+@login_required
+def sidebar():
+    """The conversation list: the whole first page, or the rows after a cursor (infinite scroll)."""
+    page = services.sidebar_page(_user(), request.args.get("cursor"))
+    template = "chat/_sidebar_rows.html" if request.args.get("cursor") else "chat/_sidebar_list.html"
+    return render_template(template, sidebar=page, current_id=request.args.get("current"))
+
+
+def _composer_errors_response(form, conversation):
+    """Re-render the composer with its messages, keeping what was typed (200, so htmx swaps it)."""
+    html = render_template("chat/_composer.html", composer=_composer_form(form, conversation), conversation=conversation)
+    return html, 200, {"HX-Retarget": "#composer", "HX-Reswap": "outerHTML"}
+
+
+@bp.post("/<uuid:conversation_id>/messages")
+@login_required
+def send_message(conversation_id: uuid.UUID):
+    """Store the message and an answer to stream; htmx gets both messages and a fresh composer."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    form = _prepare_model_choices(ComposerForm(), conversation)
+    if not form.validate_on_submit():
+        if is_htmx():
+            return _composer_errors_response(form, conversation)
+        return _page(conversation, composer=form)
+    model = model_services.model_for_use(_user().role, form.model_id.data)
+    try:
+        user_message, assistant = services.send_message(
+            _user(), conversation, model, form.content.data, form.generation_options(), form.client_request_id.data)
+    except ValidationFailed as error:
+        form.content.errors.append(error.message)
+        return _composer_errors_response(form, conversation) if is_htmx() else _page(conversation, composer=form)
+    if assistant is None:  # the same composer sent twice: the first one counts
+        return ("", 204) if is_htmx() else redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    streaming.start_generation(current_app._get_current_object(), assistant.id)
+    if not is_htmx():
+        return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    return render_template("chat/_sent.html", conversation=conversation, new_messages=[user_message, assistant],
+                           composer=_composer_form(None, conversation), feedback={},
+                           last_assistant_id=assistant.id, last_user_id=user_message.id)
+
+
+@bp.get("/<uuid:conversation_id>/stream/<uuid:message_id>")
+@login_required
+def stream(conversation_id: uuid.UUID, message_id: uuid.UUID):
+    """Server-Sent Events of one answer: the text after Last-Event-ID (or ?after=), then live text."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    message = services.get_message_in(conversation, message_id)  # both checked before any byte is sent
+    text_offset, reasoning_offset = streaming.parse_offsets(
+        request.headers.get("Last-Event-ID") or request.args.get("after"))
+    last_ids = {"last_assistant_id": message.id}
+
+    def render_final(final_message):
+        return streaming.render_message_html(final_message, conversation=conversation, feedback={}, **last_ids)
+
+    events = streaming.follow_message(message.id, text_offset, reasoning_offset, render_final)
+    return Response(stream_with_context(events), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _after_action(conversation, message: str, location: str | None = None):
+    """htmx: a toast and a sidebar refresh; a plain form: back to the conversation."""
+    if is_htmx():
+        return "", 204, toast_headers(message, events=SIDEBAR_CHANGED)
+    flash(message, "success")
+    return redirect(location or url_for("chat.show", conversation_id=conversation.id), code=303)
+
+
+@bp.post("/<uuid:conversation_id>/stop")
+@login_required
+def stop(conversation_id: uuid.UUID):
+    """Stop the answer being written; the text so far is kept."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    stopped = services.request_stop(_user(), conversation)
+    return _after_action(conversation, "Stopped. The text so far is kept." if stopped else "Nothing is being written.")
+
+
+def _restream_messages(conversation):
+    """After regenerate or edit: the message list again (the old answer is gone, a new one streams)."""
+    messages, has_earlier = services.recent_messages(conversation)
+    return render_template("chat/_messages.html", conversation=conversation, messages=messages,
+                           has_earlier=has_earlier, **_messages_context(conversation, messages))
+
+
+@bp.post("/<uuid:conversation_id>/regenerate")
+@login_required
+def regenerate(conversation_id: uuid.UUID):
+    """Replace the last answer (also the retry of a failed one)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    form = _prepare_model_choices(OptionsOnlyForm(), conversation)
+    if not form.validate_on_submit():
+        raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
+    model = model_services.model_for_use(_user().role, form.model_id.data)
+    assistant = services.regenerate_last_answer(_user(), conversation, model, form.generation_options())
+    streaming.start_generation(current_app._get_current_object(), assistant.id)
+    if is_htmx():
+        return _restream_messages(conversation)
+    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+
+
+@bp.post("/<uuid:conversation_id>/edit")
+@login_required
+def edit_last(conversation_id: uuid.UUID):
+    """Change the last message and send it again."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    form = _prepare_model_choices(EditMessageForm(), conversation)
+    if not form.validate_on_submit():
+        raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
+    model = model_services.model_for_use(_user().role, form.model_id.data)
+    assistant = services.edit_last_user_message(_user(), conversation, model, form.content.data, form.generation_options())
+    streaming.start_generation(current_app._get_current_object(), assistant.id)
+    if is_htmx():
+        return _restream_messages(conversation)
+    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+
+
+@bp.route("/<uuid:conversation_id>/rename", methods=["GET", "POST"])
+@login_required
+def rename(conversation_id: uuid.UUID):
+    """Click-to-edit the title (the form on GET, the saved title on POST)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    if request.method == "GET":
+        form = RenameForm(formdata=None, title=conversation.title)
+        return render_template("chat/_rename_form.html", conversation=conversation, form=form)
+    form = RenameForm()
+    if not form.validate_on_submit():
+        return render_template("chat/_rename_form.html", conversation=conversation, form=form)
+    services.rename(_user(), conversation, form.title.data)
+    if is_htmx():
+        return (render_template("chat/_title.html", conversation=conversation), 200,
+                toast_headers("Renamed.", events=SIDEBAR_CHANGED))
+    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+
+
+@bp.get("/<uuid:conversation_id>/title")
+@login_required
+def title(conversation_id: uuid.UUID):
+    """The title row (what Cancel of the rename form shows again)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    return render_template("chat/_title.html", conversation=conversation)
+
+
+@bp.post("/<uuid:conversation_id>/pin")
+@login_required
+def pin(conversation_id: uuid.UUID):
+    """Pin or unpin (form field `pinned` = 1 or 0)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    is_pinned = request.form.get("pinned", "1") == "1"
+    services.set_pinned(_user(), conversation, is_pinned)
+    return _after_action(conversation, "Pinned." if is_pinned else "Unpinned.")
+
+
+@bp.post("/<uuid:conversation_id>/archive")
+@login_required
+def archive(conversation_id: uuid.UUID):
+    """Archive or restore (form field `archived` = 1 or 0)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    is_archived = request.form.get("archived", "1") == "1"
+    services.set_archived(_user(), conversation, is_archived)
+    return _after_action(conversation, "Archived." if is_archived else "Restored from the archive.")
+
+
+@bp.post("/<uuid:conversation_id>/delete")
+@login_required
+def delete(conversation_id: uuid.UUID):
+    """Delete a conversation and its messages (the page asks first)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    services.delete_conversation(_user(), conversation)
+    if is_htmx() and request.headers.get("HX-Current-URL", "").rstrip("/").endswith(str(conversation_id)):
+        return htmx_redirect(url_for("chat.new_chat"), "Conversation deleted.")
+    return _after_action(conversation, "Conversation deleted.", url_for("chat.new_chat"))
+
+
+@bp.post("/<uuid:conversation_id>/settings")
+@login_required
+def settings(conversation_id: uuid.UUID):
+    """Change the conversation's model and system prompt."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    form = _prepare_model_choices(SettingsForm(prefix="settings"), conversation)
+    if not form.validate_on_submit():
+        return _page(conversation, settings_form=form)
+    model = model_services.model_for_use(_user().role, form.model_id.data)
+    services.update_settings(_user(), conversation, model, form.system_prompt.data)
+    flash("Settings saved.", "success")
+    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+
+
+@bp.post("/<uuid:conversation_id>/messages/<uuid:message_id>/feedback")
+@login_required
+def feedback(conversation_id: uuid.UUID, message_id: uuid.UUID):
+    """Thumbs up or down on an answer, with an optional comment."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    message = services.get_message_in(conversation, message_id)
+    form = FeedbackForm()
+    if not form.validate_on_submit():
+        raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
+    item = services.record_feedback(_user(), conversation, message, form.category.data, form.comment.data)
+    if is_htmx():
+        return (render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item),
+                200, toast_headers("Thanks for the feedback."))
+    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)

@@ -1,0 +1,347 @@
+"""Chat rules: conversations and their messages, sending, stopping, regenerating, totals, feedback.
+Services take the acting user and plain values; they never read the request."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.ai_models.models import AIModel
+from app.chat.models import Conversation, FeedbackItem, Message, MessageOptions, ModelRequest
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.extensions import db
+from app.models.base import utcnow
+
+SIDEBAR_PAGE_SIZE = 30
+PINNED_LIMIT = 50
+MESSAGES_PAGE_SIZE = 50
+MAX_MESSAGE_CHARS = 32_000
+MAX_TITLE_CHARS = 200
+MAX_SYSTEM_PROMPT_CHARS = 8_000
+MAX_FEEDBACK_CHARS = 2_000
+HISTORY_MESSAGES = 40
+DEFAULT_TITLE = "New conversation"
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    temperature: Decimal | None = None
+    top_p: Decimal | None = None
+    max_tokens: int | None = None
+    frequency_penalty: Decimal | None = None
+    presence_penalty: Decimal | None = None
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in self.__dict__.values())
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def get_conversation_for(user, conversation_id: uuid.UUID) -> Conversation:
+    """The user's own conversation; anybody else's answers NotFound, like one that does not exist."""
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None or conversation.user_id != user.id:
+        raise NotFound("There is no such conversation.")
+    return conversation
+
+
+def get_message_in(conversation: Conversation, message_id: uuid.UUID) -> Message:
+    message = db.session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation.id:
+        raise NotFound("There is no such message in this conversation.")
+    return message
+
+
+def _encode_cursor(conversation: Conversation) -> str:
+    return f"{conversation.last_activity_at.timestamp():.6f}_{conversation.id.hex}"
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    match = re.fullmatch(r"(\d{1,12}\.\d{6})_([0-9a-f]{32})", cursor)
+    if not match:
+        raise ValidationFailed("That page of the list does not exist.")
+    return datetime.fromtimestamp(float(match.group(1)), UTC), uuid.UUID(match.group(2))
+
+
+@dataclass
+class SidebarPage:
+    pinned: list[Conversation]
+    recent: list[Conversation]
+    next_cursor: str | None
+
+
+def sidebar_page(user, cursor: str | None = None) -> SidebarPage:
+    """Pinned conversations (first page only) and a keyset page of the others, newest activity first."""
+    after = _decode_cursor(cursor)
+    base = select(Conversation).where(Conversation.user_id == user.id, Conversation.is_archived.is_(False))
+    pinned = []
+    if after is None:
+        pinned = list(db.session.scalars(
+            base.where(Conversation.is_pinned.is_(True))
+            .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(PINNED_LIMIT)))
+    query = base.where(Conversation.is_pinned.is_(False))
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(Conversation.last_activity_at < at,
+                                and_(Conversation.last_activity_at == at, Conversation.id < last_id)))
+    rows = list(db.session.scalars(
+        query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(SIDEBAR_PAGE_SIZE + 1)))
+    recent = rows[:SIDEBAR_PAGE_SIZE]
+    next_cursor = _encode_cursor(recent[-1]) if len(rows) > SIDEBAR_PAGE_SIZE else None
+    return SidebarPage(pinned, recent, next_cursor)
+
+
+def recent_messages(conversation: Conversation, before_id: uuid.UUID | None = None) -> tuple[list[Message], bool]:
+    """The last page of messages (oldest first) before `before_id`, and whether earlier ones exist."""
+    query = select(Message).where(Message.conversation_id == conversation.id)
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    rows = list(db.session.scalars(query.order_by(Message.id.desc()).limit(MESSAGES_PAGE_SIZE + 1)))
+    has_earlier = len(rows) > MESSAGES_PAGE_SIZE
+    return list(reversed(rows[:MESSAGES_PAGE_SIZE])), has_earlier
+
+
+def last_messages(conversation: Conversation) -> tuple[Message | None, Message | None]:
+    """The last user message and the last assistant message, for regenerate and edit."""
+    rows = list(db.session.scalars(
+        select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id.desc()).limit(2)))
+    last_user = next((m for m in rows if m.role == "user"), None)
+    last_assistant = rows[0] if rows and rows[0].role == "assistant" else None
+    return last_user, last_assistant
+
+
+def streaming_message(conversation: Conversation) -> Message | None:
+    return db.session.scalar(select(Message).where(
+        Message.conversation_id == conversation.id, Message.status == "streaming").limit(1))
+
+
+def history_for(message: Message) -> list[Message]:
+    """The messages before `message` that the model should see (failed and empty answers left out)."""
+    rows = db.session.scalars(
+        select(Message).where(Message.conversation_id == message.conversation_id, Message.id < message.id,
+                              Message.content != "")
+        .order_by(Message.id.desc()).limit(HISTORY_MESSAGES))
+    return [m for m in reversed(list(rows)) if not (m.role == "assistant" and m.status == "failed")]
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+def _clean_text(text: str | None, limit: int, what: str) -> str:
+    text = (text or "").replace("\x00", "").strip()
+    if not text:
+        raise ValidationFailed(f"Write a {what} first.")
+    if len(text) > limit:
+        raise ValidationFailed(f"The {what} is too long: {len(text):,} characters, at most {limit:,}.")
+    return text
+
+
+def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
+    message = Message(conversation_id=conversation.id, role="assistant", content="", model_id=model.id,
+                      status="streaming", heartbeat_at=utcnow())
+    if not options.is_empty():
+        message.options = MessageOptions(**options.__dict__)
+    db.session.add(message)
+    return message
+
+
+def _touch(conversation: Conversation, added_messages: int) -> None:
+    now = utcnow()
+    db.session.execute(update(Conversation).where(Conversation.id == conversation.id).values(
+        message_count=Conversation.message_count + added_messages, last_message_at=now, last_activity_at=now))
+
+
+def start_conversation(user, model: AIModel, text: str, options: GenerationOptions,
+                       client_request_id: str | None, system_prompt: str | None = None) -> tuple[Conversation, Message]:
+    """Open a conversation with its first message; a repeated client token returns the first one made."""
+    text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
+    client_request_id = (client_request_id or "")[:64] or None
+    if client_request_id:
+        existing = db.session.scalar(select(Conversation).where(
+            Conversation.user_id == user.id, Conversation.client_request_id == client_request_id))
+        if existing is not None:
+            return existing, None
+    conversation = Conversation(user_id=user.id, model_id=model.id, client_request_id=client_request_id,
+                                system_prompt=_clean_system_prompt(system_prompt))
+    db.session.add(conversation)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return db.session.scalar(select(Conversation).where(
+            Conversation.user_id == user.id, Conversation.client_request_id == client_request_id)), None
+    db.session.add(Message(conversation_id=conversation.id, role="user", content=text))
+    db.session.flush()
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 2)
+    db.session.commit()
+    return conversation, assistant
+
+
+def send_message(user, conversation: Conversation, model: AIModel, text: str, options: GenerationOptions,
+                 client_request_id: str | None) -> tuple[Message | None, Message | None]:
+    """Store the user's message and an assistant message to stream into; returns (None, None) when
+    this client token was already used (a double click)."""
+    text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
+    client_request_id = (client_request_id or "")[:64] or None
+    if client_request_id and db.session.scalar(select(exists().where(
+            Message.conversation_id == conversation.id, Message.client_request_id == client_request_id))):
+        return None, None
+    if streaming_message(conversation) is not None:
+        raise Conflict("An answer is still being written. Wait for it or stop it first.")
+    user_message = Message(conversation_id=conversation.id, role="user", content=text,
+                           client_request_id=client_request_id)
+    db.session.add(user_message)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return None, None
+    conversation.model_id = model.id
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 2)
+    db.session.commit()
+    return user_message, assistant
+
+
+def regenerate_last_answer(user, conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
+    """Replace the last answer (complete, stopped or failed) with a new one streamed from `model`."""
+    if streaming_message(conversation) is not None:
+        raise Conflict("An answer is still being written. Wait for it or stop it first.")
+    last_user, last_assistant = last_messages(conversation)
+    if last_user is None:
+        raise ValidationFailed("There is no message to answer yet.")
+    removed = 0
+    if last_assistant is not None:
+        db.session.delete(last_assistant)
+        removed = 1
+    db.session.flush()
+    conversation.model_id = model.id
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 1 - removed)
+    db.session.commit()
+    return assistant
+
+
+def edit_last_user_message(user, conversation: Conversation, model: AIModel, text: str,
+                           options: GenerationOptions) -> Message:
+    """Change the last user message and answer it again."""
+    text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
+    if streaming_message(conversation) is not None:
+        raise Conflict("An answer is still being written. Wait for it or stop it first.")
+    last_user, _ = last_messages(conversation)
+    if last_user is None:
+        raise ValidationFailed("There is no message to edit.")
+    last_user.content = text
+    db.session.flush()
+    return regenerate_last_answer(user, conversation, model, options)
+
+
+def request_stop(user, conversation: Conversation) -> Message | None:
+    """Ask the generator (in whichever process) to stop; the partial text is kept."""
+    message = streaming_message(conversation)
+    if message is None:
+        return None
+    db.session.execute(update(Message).where(Message.id == message.id, Message.stop_requested_at.is_(None))
+                       .values(stop_requested_at=utcnow()))
+    db.session.commit()
+    return message
+
+
+def _clean_system_prompt(text: str | None) -> str | None:
+    text = (text or "").replace("\x00", "").strip()
+    if len(text) > MAX_SYSTEM_PROMPT_CHARS:
+        raise ValidationFailed(f"The system prompt is too long: at most {MAX_SYSTEM_PROMPT_CHARS:,} characters.")
+    return text or None
+
+
+def update_settings(user, conversation: Conversation, model: AIModel, system_prompt: str | None) -> None:
+    conversation.model_id = model.id
+    conversation.system_prompt = _clean_system_prompt(system_prompt)
+    db.session.commit()
+
+
+def rename(user, conversation: Conversation, title: str) -> None:
+    conversation.title = _clean_text(title, MAX_TITLE_CHARS, "title")
+    conversation.is_title_set_by_user = True
+    db.session.commit()
+
+
+def set_pinned(user, conversation: Conversation, is_pinned: bool) -> None:
+    conversation.is_pinned = is_pinned
+    db.session.commit()
+
+
+def set_archived(user, conversation: Conversation, is_archived: bool) -> None:
+    conversation.is_archived = is_archived
+    db.session.commit()
+
+
+def delete_conversation(user, conversation: Conversation) -> None:
+    """Delete a conversation and its messages; an answer being written stops with it."""
+    db.session.execute(delete(FeedbackItem).where(FeedbackItem.chat_id == conversation.id))
+    db.session.delete(conversation)
+    db.session.commit()
+
+
+def record_feedback(user, conversation: Conversation, message: Message, category: str, comment: str | None) -> FeedbackItem:
+    """Thumbs up or down (one per person and answer; a new one replaces the old)."""
+    if message.role != "assistant":
+        raise ValidationFailed("Only answers can be rated.")
+    if category not in ("up", "down"):
+        raise ValidationFailed("Choose thumbs up or thumbs down.")
+    comment = (comment or "").strip()
+    if len(comment) > MAX_FEEDBACK_CHARS:
+        raise ValidationFailed(f"The comment is too long: at most {MAX_FEEDBACK_CHARS:,} characters.")
+    item = db.session.scalar(select(FeedbackItem).where(
+        FeedbackItem.user_id == user.id, FeedbackItem.message_id == message.id))
+    if item is None:
+        item = FeedbackItem(user_id=user.id, chat_id=conversation.id, message_id=message.id)
+        db.session.add(item)
+    item.category, item.content = category, comment or None
+    item.model_request_id = db.session.scalar(
+        select(ModelRequest.id).where(ModelRequest.message_id == message.id).order_by(ModelRequest.requested_at.desc()).limit(1))
+    db.session.commit()
+    return item
+
+
+def feedback_by(user, message_ids: list[uuid.UUID]) -> dict[uuid.UUID, FeedbackItem]:
+    if not message_ids:
+        return {}
+    rows = db.session.scalars(select(FeedbackItem).where(
+        FeedbackItem.user_id == user.id, FeedbackItem.message_id.in_(message_ids)))
+    return {item.message_id: item for item in rows}
+
+
+def usage_this_month(user) -> dict:
+    """Calls, tokens and cost of the user's provider calls since the first of this month (UTC)."""
+    now = utcnow()
+    month_start = datetime(now.year, now.month, 1, tzinfo=UTC)
+    row = db.session.execute(
+        select(func.count(ModelRequest.id), func.coalesce(func.sum(ModelRequest.input_tokens), 0),
+               func.coalesce(func.sum(ModelRequest.output_tokens), 0),
+               func.coalesce(func.sum(ModelRequest.total_cost_usd), 0))
+        .where(ModelRequest.user_id == user.id, ModelRequest.requested_at >= month_start)).one()
+    return {"requests": row[0], "input_tokens": int(row[1]), "output_tokens": int(row[2]),
+            "cost_usd": Decimal(row[3] or 0), "since": month_start}
+
+
+def heuristic_title(text: str, limit: int = 60) -> str:
+    """A title from the first line of the first message, cut at a word boundary."""
+    line = " ".join((text or "").strip().split("\n", 1)[0].split())
+    line = re.sub(r"^[#>*\-\s]+", "", line)
+    if not line:
+        return DEFAULT_TITLE
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0] or line[:limit]
+    return cut.rstrip(",.;:") + "…"
+
+
+STALE_AFTER = timedelta(seconds=30)

@@ -1,0 +1,290 @@
+"""Answers are generated outside the request and survive the browser.
+
+A generator thread streams from the provider and keeps the partial text in the message row
+(every FLUSH_SECONDS), beating a heartbeat and checking for a stop request. The SSE endpoint, in
+any process, reads that row: it sends what the client has not seen yet (offsets travel as the SSE
+event id, so a reconnect resumes where it left off), then follows new text until the message is
+finished. A generation whose heartbeat stopped (its process died) is marked failed, text kept."""
+from __future__ import annotations
+
+import html
+import threading
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from flask import Flask, current_app, render_template
+from sqlalchemy import func, select, update
+
+from app.ai_models.services import api_key_for
+from app.chat.models import Conversation, Message, ModelRequest
+from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+from app.chat.services import DEFAULT_TITLE, heuristic_title, history_for
+from app.extensions import db
+from app.llm.base import (
+    ChatMessage, Finish, GenerationRequest, ProviderError, ReasoningDelta, TextDelta, Usage,
+)
+from app.llm.pricing import cost_usd
+from app.llm.registry import get_provider
+from app.models.base import utcnow
+
+FLUSH_SECONDS = 0.2
+POLL_SECONDS = 0.1
+KEEPALIVE_SECONDS = 15
+MAX_STREAM_SECONDS = 600
+HEARTBEAT_STALE_AFTER = timedelta(seconds=30)
+
+
+# --- the generator ------------------------------------------------------------------------------
+
+def start_generation(app: Flask, message_id: uuid.UUID) -> threading.Thread:
+    """Run the generation of one answer in a background thread (a greenlet under gevent)."""
+    thread = threading.Thread(target=_run_in_app, args=(app, message_id), name=f"generate-{message_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_in_app(app: Flask, message_id: uuid.UUID) -> None:
+    with app.app_context():
+        try:
+            generate_answer(message_id)
+        except Exception:  # never let a thread die silently with the message left "streaming"
+            current_app.logger.exception("generation of %s crashed", message_id)
+            db.session.rollback()
+            _finish(message_id, None, status="failed", error="The server hit an error while writing this answer.")
+        finally:
+            db.session.remove()
+
+
+def _build_request(message: Message, conversation: Conversation) -> GenerationRequest:
+    model = message.model
+    chat_messages = []
+    if conversation.system_prompt:
+        chat_messages.append(ChatMessage("system", conversation.system_prompt))
+    chat_messages += [ChatMessage(m.role, m.content) for m in history_for(message)]
+    options = message.options
+
+    def number(value):
+        return float(value) if value is not None else None
+
+    return GenerationRequest(
+        model_id=model.model_id, messages=chat_messages, base_url=model.base_url, api_key=api_key_for(model),
+        temperature=number(options.temperature) if options else None,
+        top_p=number(options.top_p) if options else None,
+        max_tokens=(options.max_tokens if options and options.max_tokens else model.max_tokens),
+        frequency_penalty=number(options.frequency_penalty) if options else None,
+        presence_penalty=number(options.presence_penalty) if options else None,
+    )
+
+
+def generate_answer(message_id: uuid.UUID) -> None:
+    """Stream one answer from its provider into the database, then record usage, cost and totals."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != "streaming" or message.model is None:
+        return
+    conversation = db.session.get(Conversation, message.conversation_id)
+    model = message.model
+    request = _build_request(message, conversation)
+    db.session.commit()  # end the read transaction: the stream may take minutes
+
+    call = ModelRequest(user_id=conversation.user_id, chat_id=conversation.id, message_id=message.id,
+                        ai_model_id=model.id, model_name=model.model_id, provider=model.provider,
+                        requested_at=utcnow(), temperature=request.temperature and Decimal(str(request.temperature)),
+                        max_tokens=request.max_tokens, status="pending")
+    text_parts: list[str] = []
+    reasoning_parts: list[str] = []
+    usage: Usage | None = None
+    finish_reason = None
+    outcome, error = "complete", None
+    last_flush = time.monotonic()
+    stream = get_provider(model.provider).stream(request)
+    try:
+        for event in stream:
+            if isinstance(event, TextDelta):
+                if call.first_token_at is None:
+                    call.first_token_at = utcnow()
+                text_parts.append(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reasoning_parts.append(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Finish):
+                finish_reason = event.reason
+            if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                last_flush = time.monotonic()
+                state = _flush(message_id, "".join(text_parts), "".join(reasoning_parts))
+                if state != "continue":
+                    outcome = "stopped" if state == "stop" else "gone"
+                    break
+    except ProviderError as provider_error:
+        outcome, error = "failed", provider_error
+    finally:
+        close = getattr(stream, "close", None)
+        if close:
+            close()  # ends the HTTP stream to the provider at once on stop
+    if outcome == "gone":
+        return  # the conversation was deleted meanwhile
+    _finish(message_id, call, status=outcome, text="".join(text_parts), reasoning="".join(reasoning_parts),
+            usage=usage, finish_reason=finish_reason if outcome == "complete" else outcome,
+            error=error.message if error else None, error_code=error.code if error else None)
+
+
+def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
+    """Save the partial text and a heartbeat; say whether to continue, stop, or give up (deleted)."""
+    result = db.session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "streaming")
+        .values(content=text, reasoning_content=reasoning or None, heartbeat_at=utcnow()))
+    stop_requested = db.session.scalar(select(Message.stop_requested_at).where(Message.id == message_id))
+    db.session.commit()
+    if result.rowcount == 0:
+        return "gone"
+    return "stop" if stop_requested is not None else "continue"
+
+
+def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None, reasoning: str | None = None,
+            usage: Usage | None = None, finish_reason: str | None = None, error: str | None = None,
+            error_code: str | None = None) -> None:
+    """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != "streaming":
+        return
+    if text is None:
+        text, reasoning = message.content, message.reasoning_content
+    now = utcnow()
+    model = message.model
+    input_tokens = usage.input_tokens if usage else 0
+    output_tokens = usage.output_tokens if usage else 0
+    cached_tokens = usage.cached_input_tokens if usage else 0
+    cost = Decimal("0")
+    if model is not None and usage is not None:
+        cost = cost_usd(input_tokens, output_tokens, cached_tokens, model.input_cost_per_million,
+                        model.output_cost_per_million, model.cached_input_cost_per_million)
+    message.content = text or ""
+    message.reasoning_content = reasoning or None
+    message.content_html = render_markdown_safe(message.content)
+    message.renderer_version = RENDERER_VERSION
+    message.parts = [{"type": "text", "text": message.content}] + (
+        [{"type": "reasoning", "text": reasoning}] if reasoning else [])
+    message.status = status
+    message.finish_reason = finish_reason
+    message.error_message = error
+    message.input_tokens, message.output_tokens, message.cached_input_tokens = (
+        (input_tokens, output_tokens, cached_tokens) if usage else (None, None, None))
+    message.cost_usd = cost if usage else None
+    message.completed_at = now
+    message.heartbeat_at = None
+
+    if call is not None:
+        call.responded_at = now
+        call.latency_ms = int((now - call.requested_at).total_seconds() * 1000)
+        if call.first_token_at:
+            call.time_to_first_token_ms = int((call.first_token_at - call.requested_at).total_seconds() * 1000)
+        call.input_tokens, call.output_tokens, call.cached_input_tokens = input_tokens, output_tokens, cached_tokens
+        call.total_tokens = input_tokens + output_tokens
+        if model is not None and usage is not None:
+            call.input_cost_usd = cost_usd(input_tokens, 0, cached_tokens, model.input_cost_per_million,
+                                           model.output_cost_per_million, model.cached_input_cost_per_million)
+            call.output_cost_usd = cost - call.input_cost_usd
+        call.total_cost_usd = cost
+        call.status = {"complete": "success", "stopped": "stopped"}.get(status, "error")
+        call.error_code, call.error_message = error_code, error
+        db.session.add(call)
+
+    conversation = db.session.get(Conversation, message.conversation_id)
+    # Totals move by increments in SQL, so concurrent answers cannot lose an update.
+    db.session.execute(update(Conversation).where(Conversation.id == message.conversation_id).values(
+        total_input_tokens=Conversation.total_input_tokens + input_tokens,
+        total_output_tokens=Conversation.total_output_tokens + output_tokens,
+        total_tokens=Conversation.total_tokens + input_tokens + output_tokens,
+        total_cost_usd=Conversation.total_cost_usd + cost,
+        last_message_at=now, last_activity_at=now))
+    if conversation is not None and not conversation.is_title_set_by_user and conversation.title == DEFAULT_TITLE:
+        first_user_text = db.session.scalar(select(Message.content).where(
+            Message.conversation_id == conversation.id, Message.role == "user").order_by(Message.id).limit(1))
+        conversation.title = heuristic_title(first_user_text or "")
+    db.session.commit()
+
+
+def reap_if_stale(message: Message) -> bool:
+    """Mark a streaming message whose generator stopped beating as failed (its text is kept)."""
+    if message.status != "streaming" or message.heartbeat_at is None:
+        return False
+    if utcnow() - message.heartbeat_at < HEARTBEAT_STALE_AFTER:
+        return False
+    _finish(message.id, None, status="failed",
+            error="The server stopped while writing this answer. What was written is kept; retry to get a full answer.")
+    return True
+
+
+# --- the SSE endpoint's stream --------------------------------------------------------------------
+
+def parse_offsets(value: str | None) -> tuple[int, int]:
+    """An SSE event id is "<text offset>.<reasoning offset>"; anything else means from the start."""
+    try:
+        text_offset, reasoning_offset = (value or "0.0").split(".", 1)
+        return max(0, min(int(text_offset), 10**9)), max(0, min(int(reasoning_offset), 10**9))
+    except ValueError:
+        return 0, 0
+
+
+def sse_frame(event: str, data: str, event_id: str | None = None) -> str:
+    """One SSE event; every line of data is framed, so no text can forge another event."""
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines += [f"data: {line}" for line in data.split("\n")]
+    return "\n".join(lines) + "\n\n"
+
+
+def _read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: int):
+    """The message's status and the text after the given offsets, read in a short transaction."""
+    with db.engine.connect() as connection:
+        return connection.execute(
+            select(Message.status, Message.heartbeat_at,
+                   func.length(Message.content), func.substr(Message.content, text_offset + 1),
+                   func.coalesce(func.length(Message.reasoning_content), 0),
+                   func.substr(func.coalesce(Message.reasoning_content, ""), reasoning_offset + 1))
+            .where(Message.id == message_id)).one_or_none()
+
+
+def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: int, render_final):
+    """Yield SSE events: the text after the offsets, new text as it is written, then `done` with
+    the final message HTML from `render_final(message)`."""
+    started = time.monotonic()
+    last_sent = started
+    while True:
+        progress = _read_progress(message_id, text_offset, reasoning_offset)
+        if progress is None:
+            yield sse_frame("done", "")
+            return
+        status, heartbeat_at, text_length, new_text, reasoning_length, new_reasoning = progress
+        if new_reasoning:
+            reasoning_offset = reasoning_length
+            yield sse_frame("reasoning", html.escape(new_reasoning, quote=False), f"{text_offset}.{reasoning_offset}")
+            last_sent = time.monotonic()
+        if new_text:
+            text_offset = text_length
+            yield sse_frame("delta", html.escape(new_text, quote=False), f"{text_offset}.{reasoning_offset}")
+            last_sent = time.monotonic()
+        if status == "streaming" and heartbeat_at is not None and utcnow() - heartbeat_at > HEARTBEAT_STALE_AFTER:
+            message = db.session.get(Message, message_id)
+            if message is not None and reap_if_stale(message):
+                status = "failed"
+            db.session.rollback()
+        if status != "streaming":
+            db.session.rollback()
+            message = db.session.get(Message, message_id)
+            yield sse_frame("done", render_final(message) if message else "", f"{text_offset}.{reasoning_offset}")
+            db.session.rollback()
+            return
+        if time.monotonic() - started > MAX_STREAM_SECONDS:
+            return  # the browser reconnects with Last-Event-ID and resumes
+        if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        time.sleep(POLL_SECONDS)
+
+
+def render_message_html(message: Message, **context) -> str:
+    return render_template("chat/_message.html", message=message, **context)
