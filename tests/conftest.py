@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("STUDIO_ECHO_DELAY", "0.01")
+os.environ.setdefault("STUDIO_ECHO_SLOW_DELAY", "0.06")
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402

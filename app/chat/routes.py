@@ -21,9 +21,9 @@ def _user():
     return current_user._get_current_object()
 
 
-def _prepare_model_choices(form, conversation=None):
+def _prepare_model_choices(form, conversation=None, models=None):
     """Fill the model picker with what the user's role allows; default to the conversation's model."""
-    models = model_services.models_for_role(_user().role)
+    models = models if models is not None else model_services.models_for_role(_user().role)
     form.model_id.choices = [(m.id, m.picker_label) for m in models]
     if not form.model_id.data and models:
         current = conversation.model_id if conversation else None
@@ -31,35 +31,37 @@ def _prepare_model_choices(form, conversation=None):
     return form
 
 
-def _composer_form(form=None, conversation=None) -> ComposerForm:
+def _composer_form(form=None, conversation=None, models=None) -> ComposerForm:
     form = form or ComposerForm(formdata=None)
-    _prepare_model_choices(form, conversation)
+    _prepare_model_choices(form, conversation, models)
     form.client_request_id.data = uuid.uuid4().hex  # a fresh token for every rendered composer
     return form
 
 
-def _messages_context(conversation, messages):
-    _, last_assistant = services.last_messages(conversation)
-    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+def _messages_context(messages, is_latest_page: bool = True):
+    """Feedback of the shown answers, and which messages are the last ones (regenerate, edit)."""
+    last = messages[-1] if messages and is_latest_page else None
+    last_user = next((m for m in reversed(messages) if m.role == "user"), None) if is_latest_page else None
     return {
         "feedback": services.feedback_by(_user(), [m.id for m in messages if m.role == "assistant"]),
-        "last_assistant_id": last_assistant.id if last_assistant else None,
+        "last_assistant_id": last.id if last is not None and last.role == "assistant" else None,
         "last_user_id": last_user.id if last_user else None,
     }
 
 
 def _page(conversation=None, composer=None, settings_form=None, status=200):
     """The chat page: sidebar, the conversation (or the empty new-chat state), the composer."""
+    models = model_services.models_for_role(_user().role)
     context = {"conversation": conversation, "sidebar": services.sidebar_page(_user()),
-               "composer": _composer_form(composer, conversation)}
+               "composer": _composer_form(composer, conversation, models)}
     if conversation is not None:
         messages, has_earlier = services.recent_messages(conversation)
         for message in messages:
             if message.is_streaming:
                 streaming.reap_if_stale(message)
-        context.update(messages=messages, has_earlier=has_earlier, **_messages_context(conversation, messages))
+        context.update(messages=messages, has_earlier=has_earlier, **_messages_context(messages))
         settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt)
-        context["settings_form"] = _prepare_model_choices(settings, conversation)
+        context["settings_form"] = _prepare_model_choices(settings, conversation, models)
     return render_template("chat/page.html", **context), status
 
 
@@ -103,7 +105,7 @@ def show(conversation_id: uuid.UUID):
             raise ValidationFailed("That page of messages does not exist.")
         messages, has_earlier = services.recent_messages(conversation, before_id)
         return render_template("chat/_earlier.html", conversation=conversation, messages=messages,
-                               has_earlier=has_earlier, **_messages_context(conversation, messages))
+                               has_earlier=has_earlier, **_messages_context(messages, is_latest_page=False))
     return _page(conversation)
 
 
@@ -157,10 +159,12 @@ def stream(conversation_id: uuid.UUID, message_id: uuid.UUID):
     message = services.get_message_in(conversation, message_id)  # both checked before any byte is sent
     text_offset, reasoning_offset = streaming.parse_offsets(
         request.headers.get("Last-Event-ID") or request.args.get("after"))
-    last_ids = {"last_assistant_id": message.id}
 
     def render_final(final_message):
-        return streaming.render_message_html(final_message, conversation=conversation, feedback={}, **last_ids)
+        # Fresh totals and title: the generator changed them in another session.
+        refreshed = services.get_conversation_for(_user(), conversation_id)
+        return render_template("chat/_answer_done.html", message=final_message, conversation=refreshed,
+                               feedback={}, last_assistant_id=final_message.id)
 
     events = streaming.follow_message(message.id, text_offset, reasoning_offset, render_final)
     return Response(stream_with_context(events), mimetype="text/event-stream",
@@ -188,7 +192,7 @@ def _restream_messages(conversation):
     """After regenerate or edit: the message list again (the old answer is gone, a new one streams)."""
     messages, has_earlier = services.recent_messages(conversation)
     return render_template("chat/_messages.html", conversation=conversation, messages=messages,
-                           has_earlier=has_earlier, **_messages_context(conversation, messages))
+                           has_earlier=has_earlier, **_messages_context(messages))
 
 
 @bp.post("/<uuid:conversation_id>/regenerate")

@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from app.ai_models.services import api_key_for
@@ -284,7 +284,3 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
         time.sleep(POLL_SECONDS)
-
-
-def render_message_html(message: Message, **context) -> str:
-    return render_template("chat/_message.html", message=message, **context)

@@ -37,7 +37,7 @@ class EchoProvider(Provider):
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         answer = self.compose_answer(prompt)
-        delay = 0.3 if SLOW_MARKER in prompt else self.chunk_delay
+        delay = float(os.environ.get("STUDIO_ECHO_SLOW_DELAY", 0.3)) if SLOW_MARKER in prompt else self.chunk_delay
         words = answer.split(" ")
         chunk_size = 3
         sent = 0

@@ -87,6 +87,8 @@
     }
     var box = document.getElementById("messages");
     if (box && box.dataset.follow === "yes") box.scrollTop = box.scrollHeight;
+    // A finished answer may have given the conversation its title: refresh the sidebar.
+    if (event.detail && event.detail.type === "done" && window.htmx) htmx.trigger(document.body, "sidebar-changed");
   });
 
   document.addEventListener("DOMContentLoaded", function () {

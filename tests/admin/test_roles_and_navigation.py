@@ -18,7 +18,7 @@ ADMIN_PAGES = ["/admin", "/admin/users", "/admin/navigation", "/admin/audit"]
 
 def admin_routes(app):
     """Every /admin rule with a concrete URL, so a new admin route cannot be forgotten here."""
-    samples = {"user_id": "00000000-0000-7000-8000-000000000000", "item_id": "1"}
+    samples = {"user_id": "00000000-0000-7000-8000-000000000000", "item_id": "1", "model_id": "1"}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/admin"):
             url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: samples.get(m.group(1), "x"), rule.rule)
