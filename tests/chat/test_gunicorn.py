@@ -1,0 +1,105 @@
+"""Under gunicorn with two worker processes, an answer generated in one worker streams from the other."""
+from __future__ import annotations
+
+import html
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.chat.models import Message
+from app.extensions import db
+from tests.chat.helpers import wait_for_answer
+from tests.factories import make_user
+from tests.sse_client import read_events, signed_in_http_client
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_server(app, database_url, tmp_path):
+    """Studio under gunicorn, two gthread workers; the access log names the worker of each request."""
+    port = free_port()
+    access_log = tmp_path / "access.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_ECHO_SLOW_DELAY": "0.08"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+         "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log),
+         "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "wsgi:app"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
+    yield base_url, access_log
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def served_by(access_log: Path, method: str, path_part: str) -> list[str]:
+    """The worker pids that served matching requests (the log is written when a response ends)."""
+    lines = access_log.read_text().splitlines() if access_log.exists() else []
+    return [line.split()[0] for line in lines if line.split()[1] == method and path_part in line.split()[2]]
+
+
+def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_server):
+    base_url, access_log = gunicorn_server
+    user = make_user()
+    for attempt in range(4):
+        client = signed_in_http_client(base_url, user)
+        page = client.get("/chat").text
+        token = re.search(r'name="client_request_id" type="hidden" value="([0-9a-f]+)"', page).group(1)
+        started = client.post("/chat", data={"content": f"[[echo:slow]] attempt {attempt}", "client_request_id": token})
+        conversation_path = started.headers["location"]
+        page = client.get(conversation_path).text
+        stream_url = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+        results: list[str] = []
+
+        def follow():
+            # Each browser tab has its own connection; the kernel spreads them over the workers.
+            with httpx.Client(base_url=base_url, cookies=client.cookies, timeout=30) as tab:
+                with tab.stream("GET", stream_url) as response:
+                    events = read_events(response)
+            assert events[-1].event == "done"
+            results.append(html.unescape("".join(e.data for e in events if e.event == "delta")))
+
+        tabs = [threading.Thread(target=follow) for _ in range(6)]
+        for tab in tabs:
+            tab.start()
+        for tab in tabs:
+            tab.join(timeout=40)
+        answer_id = db.session.scalar(select(Message.id).where(Message.role == "assistant").order_by(Message.id.desc()).limit(1))
+        answer = wait_for_answer(answer_id, timeout=30)
+        assert answer.status == "complete"
+        assert len(results) == 6 and all(text == answer.content for text in results)
+        time.sleep(0.3)  # let the access log catch up
+        generator_pid = served_by(access_log, "POST", "/chat")[-1]
+        stream_pids = served_by(access_log, "GET", f"/stream/{answer_id}")
+        if any(pid != generator_pid for pid in stream_pids):
+            return  # a stream served by the worker that did not generate got every word
+    pytest.fail("every stream landed on the generating worker four times in a row")
