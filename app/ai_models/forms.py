@@ -1,7 +1,9 @@
 """The model registry form: limits written once."""
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.llm.registry import PROVIDERS
@@ -36,20 +38,25 @@ class AIModelForm(FlaskForm):
                     Regexp(r"^[A-Z_][A-Z0-9_]*$", message="An environment variable name, like OPENAI_API_KEY.")])
     context_window = IntegerField("Context window (tokens)", validators=[Optional(), NumberRange(min=1, max=10_000_000)])
     max_tokens = IntegerField("Max output tokens", validators=[Optional(), NumberRange(min=1, max=1_000_000)])
-    input_cost_per_million = DecimalField("Input price (USD / 1M tokens)", places=6, default=0, validators=[PRICE_RANGE])
-    output_cost_per_million = DecimalField("Output price (USD / 1M tokens)", places=6, default=0, validators=[PRICE_RANGE])
+    input_cost_per_million = DecimalField("Input price (USD / 1M tokens)", places=6, default=0,
+                                          validators=[InputRequired(), PRICE_RANGE])
+    output_cost_per_million = DecimalField("Output price (USD / 1M tokens)", places=6, default=0,
+                                           validators=[InputRequired(), PRICE_RANGE])
     cached_input_cost_per_million = DecimalField("Cached input price (USD / 1M tokens)", places=6, default=0,
-                                                 validators=[PRICE_RANGE])
+                                                 validators=[InputRequired(), PRICE_RANGE])
     allowed_roles = MultiCheckboxField("Allowed roles (none ticked: everyone)", choices=Role.choices())
     active = BooleanField("Active", default=True)
 
     def values(self) -> dict:
+        def price(field):
+            return field.data.quantize(Decimal("0.000001"))
+
         return {
             "name": self.name.data, "provider": self.provider.data, "model_id": self.model_id.data,
             "base_url": self.base_url.data, "api_key_env": self.api_key_env.data,
             "context_window": self.context_window.data, "max_tokens": self.max_tokens.data,
-            "input_cost_per_million": self.input_cost_per_million.data,
-            "output_cost_per_million": self.output_cost_per_million.data,
-            "cached_input_cost_per_million": self.cached_input_cost_per_million.data,
+            "input_cost_per_million": price(self.input_cost_per_million),
+            "output_cost_per_million": price(self.output_cost_per_million),
+            "cached_input_cost_per_million": price(self.cached_input_cost_per_million),
             "allowed_roles": list(self.allowed_roles.data or []), "active": bool(self.active.data),
         }
