@@ -77,6 +77,11 @@
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     var box = document.getElementById("messages");
     if (box) box.dataset.follow = nearBottom(box) ? "yes" : "no";
+    // A finished answer may have given the conversation its title: refresh the sidebar once swapped.
+    // (Listened for here: the element that receives "done" is replaced, so later events do not bubble.)
+    if (event.detail && event.detail.type === "done" && window.htmx) {
+      setTimeout(function () { htmx.trigger(document.body, "sidebar-changed"); }, 0);
+    }
   });
 
   document.addEventListener("htmx:sseMessage", function (event) {
@@ -87,8 +92,6 @@
     }
     var box = document.getElementById("messages");
     if (box && box.dataset.follow === "yes") box.scrollTop = box.scrollHeight;
-    // A finished answer may have given the conversation its title: refresh the sidebar.
-    if (event.detail && event.detail.type === "done" && window.htmx) htmx.trigger(document.body, "sidebar-changed");
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -34,6 +34,10 @@ def test_send_watch_it_stream_then_stop_one(page, live_server):
     expect(answer.get_by_text("You said: Hello demo, show me a table")).to_be_visible()
     expect(page.locator(".message-details").last).to_contain_text(" out · $")
     expect(page.locator("#conversation-totals")).to_contain_text("2 messages")
+    # The title comes from the first message, in the header and (refreshed) in the sidebar.
+    expect(page.get_by_role("heading", name="Hello demo, show me a table")).to_be_visible()
+    sidebar = page.get_by_role("complementary", name="Conversations")
+    expect(sidebar.get_by_role("link", name="Hello demo, show me a table")).to_be_visible()
 
     send(page, "[[echo:slow]] a long one please")
     streaming = page.locator(".message-assistant.is-streaming")

@@ -57,3 +57,28 @@ def test_main_pages_fit_and_are_captured(browser, live_server, viewport, scheme,
         page.get_by_text("Menu", exact=True).click()
         page.screenshot(path=SHOTS / f"menu-open-{viewport}-{scheme}.png")
     context.close()
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_chat_fits_and_is_captured(browser, live_server, viewport, scheme, database_url):
+    """A conversation with code, a table, a failed answer and the options panel open."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("screenshots once, on SQLite")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    user = make_user(display_name="Chatty")
+    context, page = signed_in_context(browser, live_server, user.email, viewport, scheme)
+    for text, state in [("Show me code and a table, please", "is-complete"), ("This one will [[echo:fail]]", "is-failed")]:
+        page.get_by_label("Message", exact=True).fill(text)
+        page.get_by_role("button", name="Send").click()
+        page.locator(f".message-assistant.{state}").last.wait_for(timeout=15000)
+    page.get_by_text("Options", exact=True).click()
+    page.get_by_label("Temperature").fill("5")
+    page.get_by_label("Message", exact=True).fill("Too hot")
+    page.get_by_role("button", name="Send").click()
+    page.get_by_text("Temperature goes from 0 to 2.").wait_for()
+    assert_fits_width(page)
+    page.screenshot(path=SHOTS / f"chat-{viewport}-{scheme}.png")
+    page.locator("#messages").evaluate("box => { box.scrollTop = 0 }")
+    page.screenshot(path=SHOTS / f"chat-top-{viewport}-{scheme}.png", full_page=viewport == "desktop")
+    context.close()
