@@ -1,0 +1,46 @@
+"""Checks over the whole app, so a new route or template cannot skip them."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.register", "core.healthz", "core.readyz", "core.index"}
+SAMPLE_VALUES = {"uuid": "00000000-0000-7000-8000-000000000000", "int": "1"}
+
+
+def concrete(rule) -> str:
+    return re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>",
+                  lambda m: SAMPLE_VALUES.get(m.group(1) or "", "x"), rule.rule)
+
+
+def test_every_route_but_the_public_ones_requires_sign_in(app, client):
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            url = concrete(rule)
+            response = client.get(url) if method == "GET" else client.post(url, data={})
+            # Signed out: sent to sign in, or refused (a POST without a CSRF token is refused first).
+            assert response.status_code in (302, 400), (method, url, response.status_code)
+            if response.status_code == 302:
+                assert "/login" in response.headers["Location"]
+            checked += 1
+    assert checked > 30
+
+
+def test_markup_is_marked_safe_only_for_sanitised_html():
+    """`|safe` only on `content_html`, which render_markdown_safe() produced."""
+    for template in TEMPLATES.rglob("*.html"):
+        for line_number, line in enumerate(template.read_text().splitlines(), 1):
+            for match in re.finditer(r"\{\{([^}]*)\|\s*safe", line):
+                assert "content_html" in match.group(1), f"{template.name}:{line_number}: {line.strip()}"
+
+
+def test_no_inline_script_or_event_handlers_in_templates():
+    for template in TEMPLATES.rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), template.name
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name
+        assert "hx-on" not in text, template.name
