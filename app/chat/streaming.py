@@ -17,6 +17,7 @@ from decimal import Decimal
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
+from app.ai_models.models import AIModel
 from app.ai_models.services import api_key_for
 from app.chat.models import Conversation, Message, ModelRequest
 from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
@@ -125,9 +126,66 @@ def generate_answer(message_id: uuid.UUID) -> None:
             close()  # ends the HTTP stream to the provider at once on stop
     if outcome == "gone":
         return  # the conversation was deleted meanwhile
-    _finish(message_id, call, status=outcome, text="".join(text_parts), reasoning="".join(reasoning_parts),
-            usage=usage, finish_reason=finish_reason if outcome == "complete" else outcome,
-            error=error.message if error else None, error_code=error.code if error else None)
+    gave_first_title = _finish(
+        message_id, call, status=outcome, text="".join(text_parts), reasoning="".join(reasoning_parts),
+        usage=usage, finish_reason=finish_reason if outcome == "complete" else outcome,
+        error=error.message if error else None, error_code=error.code if error else None)
+    if gave_first_title and outcome == "complete" and not model.is_demo:
+        title_with_model(conversation.id, model.id)
+
+
+TITLE_PROMPT = ("Write a short title, at most six words, for a conversation that starts with the message below. "
+                "Answer with the title only, without quotes.\n\n{text}")
+
+
+def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
+    """Ask the conversation's model for a title (the heuristic one stays if this fails); the call is
+    recorded and counted in the conversation's totals like any other."""
+    conversation = db.session.get(Conversation, conversation_id)
+    model = db.session.get(AIModel, model_id)
+    if conversation is None or model is None or conversation.is_title_set_by_user:
+        return
+    first_text = db.session.scalar(select(Message.content).where(
+        Message.conversation_id == conversation_id, Message.role == "user").order_by(Message.id).limit(1)) or ""
+    request = GenerationRequest(model_id=model.model_id, base_url=model.base_url, api_key=api_key_for(model),
+                                messages=[ChatMessage("user", TITLE_PROMPT.format(text=first_text[:2000]))],
+                                max_tokens=24, temperature=0.2, timeout=20)
+    db.session.commit()
+    call = ModelRequest(user_id=conversation.user_id, chat_id=conversation_id, ai_model_id=model.id,
+                        model_name=model.model_id, provider=model.provider, task_type="title", requested_at=utcnow())
+    parts, usage = [], None
+    try:
+        for event in get_provider(model.provider).stream(request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+        call.status = "success"
+    except ProviderError as error:
+        call.status, call.error_code, call.error_message = "error", error.code, error.message
+    call.responded_at = utcnow()
+    call.latency_ms = int((call.responded_at - call.requested_at).total_seconds() * 1000)
+    if usage is not None:
+        call.input_tokens, call.output_tokens, call.cached_input_tokens = (
+            usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+        call.total_tokens = usage.input_tokens + usage.output_tokens
+        call.total_cost_usd = cost_usd(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
+                                       model.input_cost_per_million, model.output_cost_per_million,
+                                       model.cached_input_cost_per_million)
+        call.input_cost_usd = cost_usd(usage.input_tokens, 0, usage.cached_input_tokens, model.input_cost_per_million,
+                                       model.output_cost_per_million, model.cached_input_cost_per_million)
+        call.output_cost_usd = call.total_cost_usd - call.input_cost_usd
+        db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(
+            total_input_tokens=Conversation.total_input_tokens + call.input_tokens,
+            total_output_tokens=Conversation.total_output_tokens + call.output_tokens,
+            total_tokens=Conversation.total_tokens + call.total_tokens,
+            total_cost_usd=Conversation.total_cost_usd + call.total_cost_usd))
+    db.session.add(call)
+    title = " ".join("".join(parts).strip().split("\n", 1)[0].split()).strip("\"'“”‘’ ")[:80]
+    conversation = db.session.get(Conversation, conversation_id)
+    if title and call.status == "success" and conversation is not None and not conversation.is_title_set_by_user:
+        conversation.title = title
+    db.session.commit()
 
 
 def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
@@ -144,11 +202,12 @@ def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
 
 def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None, reasoning: str | None = None,
             usage: Usage | None = None, finish_reason: str | None = None, error: str | None = None,
-            error_code: str | None = None) -> None:
-    """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals."""
+            error_code: str | None = None) -> bool:
+    """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals.
+    Returns True when this answer gave the conversation its first title."""
     message = db.session.get(Message, message_id)
     if message is None or message.status != "streaming":
-        return
+        return False
     if text is None:
         text, reasoning = message.content, message.reasoning_content
     now = utcnow()
@@ -199,11 +258,14 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
         total_tokens=Conversation.total_tokens + input_tokens + output_tokens,
         total_cost_usd=Conversation.total_cost_usd + cost,
         last_message_at=now, last_activity_at=now))
+    gave_first_title = False
     if conversation is not None and not conversation.is_title_set_by_user and conversation.title == DEFAULT_TITLE:
         first_user_text = db.session.scalar(select(Message.content).where(
             Message.conversation_id == conversation.id, Message.role == "user").order_by(Message.id).limit(1))
         conversation.title = heuristic_title(first_user_text or "")
+        gave_first_title = True
     db.session.commit()
+    return gave_first_title
 
 
 def reap_if_stale(message: Message) -> bool:

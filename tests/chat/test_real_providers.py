@@ -2,6 +2,7 @@
 text, usage and cost recorded; 401/429/500 and a cut stream end as failed answers, partial text kept."""
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -37,7 +38,7 @@ def test_answer_streams_from_the_provider_with_usage_and_cost(login_as, provider
     conversation = start_chat(person, "Hello provider", model_id=str(model.id), temperature="0.4")
     answer = wait_for_answer(last_answer(conversation).id)
     assert answer.status == "complete" and answer.content == server.scenario.text
-    sent = server.requests[-1].body
+    sent = server.requests[0].body
     assert sent["model"] == model.model_id and sent["temperature"] == 0.4
     assert sent["messages"][-1] == {"role": "user", "content": "Hello provider"}
     call = db.session.scalar(select(ModelRequest).where(ModelRequest.message_id == answer.id))
@@ -46,6 +47,16 @@ def test_answer_streams_from_the_provider_with_usage_and_cost(login_as, provider
     assert call.total_cost_usd == Decimal("0.0001175000") == answer.cost_usd
     assert call.status == "success" and call.provider == model.provider and call.model_name == model.model_id
     assert call.time_to_first_token_ms is not None
+    # A real model also names the conversation, just after the answer; that call is recorded and counted too.
+    deadline = time.time() + 10
+    while time.time() < deadline and db.session.scalar(select(ModelRequest.id).where(ModelRequest.task_type == "title")) is None:
+        time.sleep(0.05)
+        db.session.expire_all()
+    db.session.refresh(conversation)  # the title is written in the same transaction as that call
+    assert conversation.title == server.scenario.text
+    title_call = db.session.scalar(select(ModelRequest).where(ModelRequest.task_type == "title"))
+    assert title_call.status == "success" and title_call.chat_id == conversation.id
+    assert conversation.total_cost_usd == call.total_cost_usd + title_call.total_cost_usd
 
 
 @pytest.mark.parametrize("mode,words", [("401", "API key"), ("429", "Rate limited"), ("500", "server error"),
