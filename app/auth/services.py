@@ -120,6 +120,9 @@ def log_in(email: str, password: str, origin: Origin, config: dict) -> tuple[Use
     ):
         # Same answer whether the password is right or the account exists at all.
         _record_event(user.id if user else None, "login", identifier, origin, success=False, reason="throttled")
+        record_audit(None, "user", user.id if user else None, "login_throttled",
+                     after={"login": identifier, "account_failures": account_failures, "ip_failures": ip_failures},
+                     ip_address=origin.ip_address, user_agent=origin.user_agent)
         db.session.commit()
         minutes = max(1, config["LOGIN_WINDOW_SECONDS"] // 60)
         raise LoginRefused(

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.auth.models import AuthEvent
+from app.security.audit import AuditLog
 from app.extensions import db
 from tests.conftest import csrf_token_of
 from tests.factories import PASSWORD, make_user
@@ -24,6 +25,8 @@ def test_account_is_locked_after_repeated_failures_even_for_the_right_password(a
     assert client.get("/account").status_code == 302  # not signed in
     throttled = db.session.scalar(select(func.count(AuthEvent.id)).where(AuthEvent.failure_reason == "throttled"))
     assert throttled == 1
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "login_throttled"))
+    assert audit.entity_id == str(user.id) and audit.changes["after"]["account_failures"] == limit
 
 
 def test_locked_unknown_account_gives_the_same_answer(app, client):
