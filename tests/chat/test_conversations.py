@@ -186,7 +186,7 @@ def test_usage_cost_and_totals_are_recorded_exactly(login_as):
     second = wait_for_answer(last_answer(conversation).id)
     calls = db.session.scalars(select(ModelRequest).where(ModelRequest.chat_id == conversation.id)).all()
     assert len(calls) == 2 and all(c.status == "success" and c.provider == "echo" for c in calls)
-    for call, answer in zip(sorted(calls, key=lambda c: c.requested_at), (first, second)):
+    for call, answer in zip(sorted(calls, key=lambda c: c.requested_at), (first, second), strict=True):
         expected = (Decimal(call.input_tokens) * Decimal("1.25") + Decimal(call.output_tokens) * 10) / Decimal(1_000_000)
         assert call.total_cost_usd == expected.quantize(Decimal("0.0000000001"))
         assert call.input_cost_usd + call.output_cost_usd == call.total_cost_usd
@@ -295,7 +295,7 @@ def test_sidebar_pages_by_keyset_with_constant_queries(app, login_as):
     assert person.get("/chat/sidebar?cursor=garbage").status_code == 422
     with count_queries(app) as queries:
         person.get("/chat/sidebar")
-    for number in range(40):
+    for _ in range(40):
         make_conversation(person.user)
     with count_queries(app) as more_queries:
         person.get("/chat/sidebar")

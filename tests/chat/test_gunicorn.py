@@ -80,7 +80,7 @@ def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_se
         stream_url = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
         results: list[str] = []
 
-        def follow():
+        def follow(client=client, stream_url=stream_url, results=results):
             # Each browser tab has its own connection; the kernel spreads them over the workers.
             with httpx.Client(base_url=base_url, cookies=client.cookies, timeout=30) as tab:
                 with tab.stream("GET", stream_url) as response:

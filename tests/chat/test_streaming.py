@@ -7,7 +7,7 @@ import re
 import time
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.chat.models import Message, ModelRequest
 from app.extensions import db
