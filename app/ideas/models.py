@@ -1,0 +1,1 @@
+"""Ideas, votes and notes (seed 003 `ideas`, `idea_votes`, `idea_notes`)."""

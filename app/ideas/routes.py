@@ -1,0 +1,2 @@
+"""Views for /ideas."""
+from app.ideas import bp  # noqa: F401
