@@ -103,9 +103,12 @@ def uuid7_at(moment: datetime) -> uuid.UUID:
     100,000 ids in a burst would run 100 s into the future, and a message sent by the app in the
     next minutes would then sort *before* seeded ones (the app orders messages by id). Stamping the
     row's own past created_at keeps ids and timestamps consistent and leaves the present to the app."""
-    value = (int(moment.timestamp() * 1000) & 0xFFFFFFFFFFFF) << 80
-    value |= secrets.randbits(76)
-    return uuid.UUID(int=value, version=7)
+    value = (int(moment.timestamp() * 1000) & 0xFFFFFFFFFFFF) << 80  # unix_ts_ms
+    value |= 0x7 << 76  # version 7
+    value |= secrets.randbits(12) << 64  # rand_a
+    value |= 0b10 << 62  # RFC 9562 variant
+    value |= secrets.randbits(62)  # rand_b
+    return uuid.UUID(int=value)
 
 
 # --- the plan -------------------------------------------------------------------------------------

@@ -57,6 +57,15 @@ def get_message_in(conversation: Conversation, message_id: uuid.UUID) -> Message
     return message
 
 
+def get_message_for_user(user, message_id: uuid.UUID) -> Message:
+    """A message of one of the user's own conversations (for "save as prompt"); others answer NotFound."""
+    message = db.session.get(Message, message_id)
+    if message is None:
+        raise NotFound("There is no such message.")
+    get_conversation_for(user, message.conversation_id)
+    return message
+
+
 def _encode_cursor(conversation: Conversation) -> str:
     return f"{conversation.last_activity_at.timestamp():.6f}_{conversation.id.hex}"
 
