@@ -63,8 +63,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.core import bp as core_bp
     from app.ideas import bp as ideas_bp
     from app.prompts import bp as prompts_bp
+    from app.transfer import bp as transfer_bp
 
-    for blueprint in (core_bp, auth_bp, chat_bp, prompts_bp, ideas_bp, admin_bp, ai_models_bp, users_cli):
+    for blueprint in (core_bp, auth_bp, transfer_bp, chat_bp, prompts_bp, ideas_bp, admin_bp, ai_models_bp, users_cli):
         app.register_blueprint(blueprint)
 
 

@@ -341,6 +341,41 @@ def usage_this_month(user) -> dict:
             "cost_usd": Decimal(row[3] or 0), "since": month_start}
 
 
+@dataclass(frozen=True)
+class ImportedMessage:
+    role: str  # user | assistant | system
+    content: str
+    created_at: datetime | None = None
+    model_name: str | None = None
+
+
+def add_imported_conversation(user, title: str, messages: list[ImportedMessage], *,
+                              created_at: datetime | None = None, model: AIModel | None = None) -> Conversation:
+    """Add a finished conversation (from an export) to the current transaction; the caller commits,
+    so a file imports whole or not at all. Text is stored as written and rendered safely once."""
+    from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+
+    now = utcnow()
+    created_at = created_at or now
+    last_at = max((m.created_at for m in messages if m.created_at), default=created_at)
+    conversation = Conversation(
+        user_id=user.id, title=(title or DEFAULT_TITLE).strip()[:MAX_TITLE_CHARS] or DEFAULT_TITLE,
+        model_id=model.id if model else None, is_title_set_by_user=True, message_count=len(messages),
+        last_message_at=last_at if messages else None, last_activity_at=last_at, created_at=created_at)
+    db.session.add(conversation)
+    db.session.flush()
+    for imported in messages:
+        content = imported.content.replace("\x00", "")
+        db.session.add(Message(
+            conversation_id=conversation.id, role=imported.role, content=content,
+            content_html=render_markdown_safe(content) if imported.role == "assistant" else None,
+            renderer_version=RENDERER_VERSION, status="complete", created_at=imported.created_at or created_at,
+            parts=[{"type": "text", "text": content}] + (
+                [{"type": "data", "data_content": {"imported_model": imported.model_name}}] if imported.model_name else [])))
+    db.session.flush()
+    return conversation
+
+
 def heuristic_title(text: str, limit: int = 60) -> str:
     """A title from the first line of the first message, cut at a word boundary."""
     line = " ".join((text or "").strip().split("\n", 1)[0].split())

@@ -1,0 +1,2 @@
+"""Views for exporting and importing conversations."""
+from app.transfer import bp  # noqa: F401
