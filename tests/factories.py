@@ -66,7 +66,7 @@ def make_conversation(user, *, messages: int = 0, title: str = "A conversation",
     for number in range(messages):
         role = "user" if number % 2 == 0 else "assistant"
         text = f"Message {number} from the {role}"
-        db.session.add(Message(conversation_id=conversation.id, role=role, content=text,
+        db.session.add(Message(conversation_id=conversation.id, user_id=user.id, role=role, content=text,
                                content_html=render_markdown_safe(text), renderer_version=RENDERER_VERSION,
                                model_id=model.id if role == "assistant" else None,
                                created_at=start + timedelta(minutes=number)))

@@ -25,6 +25,8 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200), default="New conversation")
     model_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ai_models.id", ondelete="SET NULL"), nullable=True)
+    folder_id: Mapped[Optional[uuid.UUID]] = mapped_column(
+        Uuid, ForeignKey("nexus_folders.id", ondelete="SET NULL"), nullable=True)
     system_prompt: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     is_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -44,6 +46,7 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
 
     __table_args__ = (
         Index("ix_nexus_conversations_sidebar", "user_id", "is_archived", "is_pinned", "last_activity_at", "id"),
+        Index("ix_nexus_conversations_folder", "folder_id", "is_archived", "is_pinned", "last_activity_at"),
         UniqueConstraint("user_id", "client_request_id", name="uq_nexus_conversations_client_request"),
     )
 
@@ -54,6 +57,8 @@ class Message(UUIDPrimaryKey, db.Model):
     __tablename__ = "nexus_messages"
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("nexus_conversations.id", ondelete="CASCADE"))
+    # The owner, copied from the conversation: search stays inside one user's rows in the index.
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(15))
     content: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[Optional[str]] = mapped_column(Text, nullable=True)

@@ -152,7 +152,8 @@ def _clean_text(text: str | None, limit: int, what: str) -> str:
 
 
 def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
-    message = Message(conversation_id=conversation.id, role="assistant", content="", model_id=model.id,
+    message = Message(conversation_id=conversation.id, user_id=conversation.user_id, role="assistant", content="",
+                      model_id=model.id,
                       status="streaming", heartbeat_at=utcnow())
     if not options.is_empty():
         message.options = MessageOptions(**options.__dict__)
@@ -185,7 +186,7 @@ def start_conversation(user, model: AIModel, text: str, options: GenerationOptio
         db.session.rollback()
         return db.session.scalar(select(Conversation).where(
             Conversation.user_id == user.id, Conversation.client_request_id == client_request_id)), None
-    db.session.add(Message(conversation_id=conversation.id, role="user", content=text))
+    db.session.add(Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text))
     db.session.flush()
     assistant = _new_assistant_message(conversation, model, options)
     _touch(conversation, 2)
@@ -204,7 +205,7 @@ def send_message(user, conversation: Conversation, model: AIModel, text: str, op
         return None, None
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
-    user_message = Message(conversation_id=conversation.id, role="user", content=text,
+    user_message = Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text,
                            client_request_id=client_request_id)
     db.session.add(user_message)
     try:
@@ -367,7 +368,7 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
     for imported in messages:
         content = imported.content.replace("\x00", "")
         db.session.add(Message(
-            conversation_id=conversation.id, role=imported.role, content=content,
+            conversation_id=conversation.id, user_id=user.id, role=imported.role, content=content,
             content_html=render_markdown_safe(content) if imported.role == "assistant" else None,
             renderer_version=RENDERER_VERSION, status="complete", created_at=imported.created_at or created_at,
             parts=[{"type": "text", "text": content}] + (

@@ -2,7 +2,9 @@
 from app.ai_models import models as ai_models_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
 from app.chat import models as chat_models  # noqa: F401
+from app.folders import models as folders_models  # noqa: F401
 from app.ideas import models as ideas_models  # noqa: F401
 from app.nav import models as nav_models  # noqa: F401
 from app.prompts import models as prompts_models  # noqa: F401
 from app.security import audit as audit_models  # noqa: F401
+from app.sharing import models as sharing_models  # noqa: F401

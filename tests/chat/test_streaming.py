@@ -132,7 +132,8 @@ def test_model_text_cannot_forge_events(app, live_server):
 def test_a_generation_whose_process_died_is_marked_failed_with_its_text(login_as):
     person = login_as("user")
     conversation = make_conversation(person.user, messages=1)
-    orphan = Message(conversation_id=conversation.id, role="assistant", content="half an ans", status="streaming",
+    orphan = Message(conversation_id=conversation.id, user_id=person.user.id, role="assistant", content="half an ans",
+                     status="streaming",
                      heartbeat_at=utcnow() - timedelta(minutes=5))
     db.session.add(orphan)
     db.session.commit()

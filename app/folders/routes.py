@@ -1,0 +1,2 @@
+"""Views for folders under /chat/folders."""
+from app.folders import bp  # noqa: F401
