@@ -11,6 +11,7 @@ from app.chat import bp, services, streaming
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
 from app.core.pages import htmx_redirect, htmx_target, is_htmx, toast_headers
 from app.errors import ValidationFailed
+from app.folders import services as folder_services
 from app.security.roles import login_required
 
 
@@ -53,6 +54,7 @@ def _page(conversation=None, composer=None, settings_form=None, status=200):
     """The chat page: sidebar, the conversation (or the empty new-chat state), the composer."""
     models = model_services.models_for_role(_user().role)
     context = {"conversation": conversation, "sidebar": services.sidebar_page(_user()),
+               "folders": folder_services.folder_tree(_user()),
                "composer": _composer_form(composer, conversation, models)}
     if conversation is not None:
         messages, has_earlier = services.recent_messages(conversation)
@@ -62,6 +64,7 @@ def _page(conversation=None, composer=None, settings_form=None, status=200):
         context.update(messages=messages, has_earlier=has_earlier, **_messages_context(messages))
         settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
+        context["folder_choices"] = folder_services.folder_choices(_user(), context["folders"])
     return render_template("chat/page.html", **context), status
 
 
@@ -113,9 +116,22 @@ def show(conversation_id: uuid.UUID):
 @login_required
 def sidebar():
     """The conversation list: the whole first page, or the rows after a cursor (infinite scroll)."""
-    page = services.sidebar_page(_user(), request.args.get("cursor"))
-    template = "chat/_sidebar_rows.html" if request.args.get("cursor") else "chat/_sidebar_list.html"
-    return render_template(template, sidebar=page, current_id=request.args.get("current"))
+    cursor = request.args.get("cursor")
+    page = services.sidebar_page(_user(), cursor)
+    if cursor:
+        return render_template("chat/_sidebar_rows.html", sidebar=page, current_id=request.args.get("current"))
+    return render_template("chat/_sidebar_list.html", sidebar=page, folders=folder_services.folder_tree(_user()),
+                           current_id=request.args.get("current"))
+
+
+@bp.get("/archive")
+@login_required
+def archive_list():
+    """Archived conversations, out of the sidebar, with restore and delete."""
+    page = request.args.get("page", "1")
+    page = max(1, min(int(page), 10_000)) if page.isdigit() else 1
+    conversations, has_more = services.archived_page(_user(), page)
+    return render_template("chat/archive.html", conversations=conversations, has_more=has_more, page=page)
 
 
 def _composer_errors_response(form, conversation):
@@ -271,6 +287,20 @@ def archive(conversation_id: uuid.UUID):
     is_archived = request.form.get("archived", "1") == "1"
     services.set_archived(_user(), conversation, is_archived)
     return _after_action(conversation, "Archived." if is_archived else "Restored from the archive.")
+
+
+@bp.post("/<uuid:conversation_id>/folder")
+@login_required
+def move_to_folder(conversation_id: uuid.UUID):
+    """Put the conversation in a folder (menu or drag-and-drop); an empty folder_id takes it out."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    raw = request.form.get("folder_id") or None
+    try:
+        folder_id = uuid.UUID(raw) if raw else None
+    except ValueError:
+        raise ValidationFailed("That folder does not exist.") from None
+    folder = folder_services.move_conversation(_user(), conversation, folder_id)
+    return _after_action(conversation, f"Moved to “{folder.name}”." if folder else "Moved out of its folder.")
 
 
 @bp.post("/<uuid:conversation_id>/delete")

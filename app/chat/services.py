@@ -87,9 +87,11 @@ class SidebarPage:
 
 
 def sidebar_page(user, cursor: str | None = None) -> SidebarPage:
-    """Pinned conversations (first page only) and a keyset page of the others, newest activity first."""
+    """Conversations outside any folder: the pinned ones (first page only) and a keyset page of the
+    others, newest activity first. (Folders list their own, see folders.services.folder_tree.)"""
     after = _decode_cursor(cursor)
-    base = select(Conversation).where(Conversation.user_id == user.id, Conversation.is_archived.is_(False))
+    base = select(Conversation).where(Conversation.user_id == user.id, Conversation.is_archived.is_(False),
+                                      Conversation.folder_id.is_(None))
     pinned = []
     if after is None:
         pinned = list(db.session.scalars(
@@ -286,6 +288,18 @@ def rename(user, conversation: Conversation, title: str) -> None:
 def set_pinned(user, conversation: Conversation, is_pinned: bool) -> None:
     conversation.is_pinned = is_pinned
     db.session.commit()
+
+
+ARCHIVE_PAGE_SIZE = 30
+
+
+def archived_page(user, page: int) -> tuple[list[Conversation], bool]:
+    """A page of the user's archived conversations, newest activity first."""
+    rows = list(db.session.scalars(
+        select(Conversation).where(Conversation.user_id == user.id, Conversation.is_archived.is_(True))
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .offset((page - 1) * ARCHIVE_PAGE_SIZE).limit(ARCHIVE_PAGE_SIZE + 1)))
+    return rows[:ARCHIVE_PAGE_SIZE], len(rows) > ARCHIVE_PAGE_SIZE
 
 
 def set_archived(user, conversation: Conversation, is_archived: bool) -> None:

@@ -101,3 +101,47 @@
     if (composer && !document.querySelector("[autofocus]")) composer.focus();
   });
 })();
+
+// Folders: remember open/closed, and drag conversations into folders.
+(function () {
+  "use strict";
+
+  document.addEventListener("toggle", function (event) {
+    var folder = event.target;
+    if (!folder.classList || !folder.classList.contains("folder") || !window.htmx) return;
+    htmx.ajax("POST", folder.dataset.expandUrl, { source: folder, swap: "none", values: { expanded: folder.open ? "1" : "0" } });
+  }, true);
+
+  function dropZone(event) {
+    return event.target.closest ? event.target.closest("[data-drop-folder]") : null;
+  }
+
+  document.addEventListener("dragstart", function (event) {
+    var item = event.target.closest ? event.target.closest("[data-conversation-id]") : null;
+    if (!item) return;
+    event.dataTransfer.setData("text/plain", item.dataset.conversationId);
+    event.dataTransfer.effectAllowed = "move";
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var zone = dropZone(event);
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.add("is-drop-target");
+  });
+
+  document.addEventListener("dragleave", function (event) {
+    var zone = dropZone(event);
+    if (zone) zone.classList.remove("is-drop-target");
+  });
+
+  document.addEventListener("drop", function (event) {
+    var zone = dropZone(event);
+    if (!zone || !window.htmx) return;
+    event.preventDefault();
+    zone.classList.remove("is-drop-target");
+    var id = event.dataTransfer.getData("text/plain");
+    if (!/^[0-9a-f-]{36}$/.test(id)) return;
+    htmx.ajax("POST", "/chat/" + id + "/folder", { source: zone, swap: "none", values: { folder_id: zone.dataset.dropFolder } });
+  });
+})();
