@@ -7,14 +7,16 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import current_user, login_user, logout_user
 
 from app.auth import bp, services
-from app.chat import services as chat_services
 from app.auth.forms import LoginForm, PasswordChangeForm, ProfileForm, RegisterForm
+from app.chat import services as chat_services
 from app.core.pages import htmx_redirect, is_htmx, render_page, toast_headers
 from app.errors import Conflict
 from app.extensions import login_manager
+from app.models.base import utcnow
 from app.security.origin import request_origin
 from app.security.redirects import safe_next_path
 from app.security.roles import login_required
+from app.sharing import services as sharing_services
 
 
 @login_manager.user_loader
@@ -92,6 +94,8 @@ def _account_context(profile_form=None, password_form=None):
         "sessions": services.list_active_sessions(user),
         "current_session_id": user.current_session.id if user.current_session else None,
         "usage": chat_services.usage_this_month(user),
+        "share_rows": sharing_services.shares_of_user(user),
+        "now": utcnow(),
     }
 
 

@@ -50,6 +50,15 @@ def get_conversation_for(user, conversation_id: uuid.UUID) -> Conversation:
     return conversation
 
 
+def get_conversation_by_id(conversation_id: uuid.UUID) -> Conversation:
+    """A conversation without an owner check: only for callers that authorised access another way
+    (a live share link)."""
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("There is no such conversation.")
+    return conversation
+
+
 def get_message_in(conversation: Conversation, message_id: uuid.UUID) -> Message:
     message = db.session.get(Message, message_id)
     if message is None or message.conversation_id != conversation.id:

@@ -145,3 +145,19 @@
     htmx.ajax("POST", "/chat/" + id + "/folder", { source: zone, swap: "none", values: { folder_id: zone.dataset.dropFolder } });
   });
 })();
+
+// Share links: the copy button copies the link next to it.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest(".copy-link") : null;
+  if (!button) return;
+  var field = document.getElementById(button.dataset.copyTarget);
+  if (!field) return;
+  var done = function () { window.studioToast && window.studioToast("Link copied.", "success"); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(done, function () { field.select(); });
+  } else {
+    field.select();
+    document.execCommand("copy");
+    done();
+  }
+});
