@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from app.ai_models import services as model_services
 from app.chat import bp, services, streaming
+from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
 from app.core.pages import htmx_redirect, htmx_target, is_htmx, toast_headers
 from app.errors import ValidationFailed
@@ -50,18 +51,24 @@ def _messages_context(messages, is_latest_page: bool = True):
     }
 
 
-def _page(conversation=None, composer=None, settings_form=None, status=200):
-    """The chat page: sidebar, the conversation (or the empty new-chat state), the composer."""
+def _page(conversation=None, composer=None, settings_form=None, status=200, at_message_id=None):
+    """The chat page: sidebar, the conversation (or the empty new-chat state), the composer.
+    With `at_message_id`, the messages shown are those around that one (a search result)."""
     models = model_services.models_for_role(_user().role)
     context = {"conversation": conversation, "sidebar": services.sidebar_page(_user()),
                "folders": folder_services.folder_tree(_user()),
                "composer": _composer_form(composer, conversation, models)}
     if conversation is not None:
-        messages, has_earlier = services.recent_messages(conversation)
+        has_later = False
+        if at_message_id is not None:
+            messages, has_earlier, has_later = services.messages_around(conversation, at_message_id)
+        else:
+            messages, has_earlier = services.recent_messages(conversation)
         for message in messages:
             if message.is_streaming:
                 streaming.reap_if_stale(message)
-        context.update(messages=messages, has_earlier=has_earlier, **_messages_context(messages))
+        context.update(messages=messages, has_earlier=has_earlier, has_later=has_later, target_id=at_message_id,
+                       **_messages_context(messages, is_latest_page=not has_later))
         settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
         context["folder_choices"] = folder_services.folder_choices(_user(), context["folders"])
@@ -107,8 +114,14 @@ def show(conversation_id: uuid.UUID):
         except ValueError:
             raise ValidationFailed("That page of messages does not exist.")
         messages, has_earlier = services.recent_messages(conversation, before_id)
-        return render_template("chat/_earlier.html", conversation=conversation, messages=messages,
+        return render_template("chat/_earlier.html", conversation=conversation, messages=messages, target_id=None,
                                has_earlier=has_earlier, **_messages_context(messages, is_latest_page=False))
+    at = request.args.get("at")
+    if at:
+        try:
+            return _page(conversation, at_message_id=uuid.UUID(at))
+        except ValueError:
+            raise ValidationFailed("That message does not exist.") from None
     return _page(conversation)
 
 
@@ -122,6 +135,17 @@ def sidebar():
         return render_template("chat/_sidebar_rows.html", sidebar=page, current_id=request.args.get("current"))
     return render_template("chat/_sidebar_list.html", sidebar=page, folders=folder_services.folder_tree(_user()),
                            current_id=request.args.get("current"))
+
+
+@bp.get("/search")
+@login_required
+def search():
+    """Full-text search over the user's conversations; typing swaps only the results."""
+    page = request.args.get("page", "1")
+    results = chat_search.search(_user(), request.args.get("q", "")[:200], int(page) if page.isdigit() else 1)
+    if htmx_target() == "search-results":
+        return render_template("chat/_search_results.html", results=results)
+    return render_template("chat/search.html", results=results)
 
 
 @bp.get("/archive")

@@ -128,6 +128,17 @@ def recent_messages(conversation: Conversation, before_id: uuid.UUID | None = No
     return list(reversed(rows[:MESSAGES_PAGE_SIZE])), has_earlier
 
 
+def messages_around(conversation: Conversation, message_id: uuid.UUID) -> tuple[list[Message], bool, bool]:
+    """A page of messages around one of them (for a search result): some before, it, some after;
+    and whether earlier and later ones exist."""
+    get_message_in(conversation, message_id)
+    half = MESSAGES_PAGE_SIZE // 2
+    base = select(Message).where(Message.conversation_id == conversation.id)
+    before = list(db.session.scalars(base.where(Message.id < message_id).order_by(Message.id.desc()).limit(half + 1)))
+    after = list(db.session.scalars(base.where(Message.id >= message_id).order_by(Message.id).limit(half + 1)))
+    return list(reversed(before[:half])) + after[:half], len(before) > half, len(after) > half
+
+
 def last_messages(conversation: Conversation) -> tuple[Message | None, Message | None]:
     """The last user message and the last assistant message, for regenerate and edit."""
     rows = list(db.session.scalars(

@@ -96,7 +96,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("messages");
-    if (box) box.scrollTop = box.scrollHeight;
+    var target = location.hash && document.getElementById(location.hash.slice(1));
+    if (target) target.scrollIntoView({ block: "center" });  // a search result
+    else if (box) box.scrollTop = box.scrollHeight;
     var composer = document.querySelector(".composer-input");
     if (composer && !document.querySelector("[autofocus]")) composer.focus();
   });
