@@ -1,9 +1,16 @@
-"""The one small interface every LLM provider implements: stream events for a request."""
+"""The one small interface every LLM provider implements: a request in, a stream of events out.
+
+A provider's `stream()` yields TextDelta / ReasoningDelta as they arrive, then at most one Usage
+(when the provider reported it) and exactly one Finish. Every failure, whether an HTTP error, a
+network error, an error event in the stream or a stream that ends before its terminal event,
+surfaces as ProviderError, after any deltas that did arrive (the caller keeps the partial text).
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -14,17 +21,18 @@ class ChatMessage:
 
 @dataclass
 class GenerationRequest:
+    """One call to a model. Options left as None are not sent, so the provider's defaults apply."""
+
     model_id: str
     messages: list[ChatMessage]
-    base_url: str | None = None
+    base_url: str | None = None  # None: the provider's public endpoint
     api_key: str | None = None
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
-    timeout: float = 60.0
-    extra: dict = field(default_factory=dict)
+    timeout: float = 60.0  # seconds to connect, and the longest silence allowed while streaming
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,9 @@ class ReasoningDelta:
 
 @dataclass(frozen=True)
 class Usage:
+    """Token counts. `cached_input_tokens` is a part of `input_tokens`, never added to it
+    (OpenAI's convention; the Anthropic provider converts to it)."""
+
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0
@@ -46,14 +57,19 @@ class Usage:
 
 @dataclass(frozen=True)
 class Finish:
-    reason: str
+    reason: str  # the provider's own word: stop, length, end_turn, max_tokens, tool_calls…
 
 
 StreamEvent = TextDelta | ReasoningDelta | Usage | Finish
 
 
 class ProviderError(Exception):
-    """A provider call failed; `message` is readable by a person and never contains the key."""
+    """A provider call failed.
+
+    `code` is one of: auth, rate_limited, bad_request, not_found, server_error, network, stream_cut.
+    `message` is a sentence fit to show the user; it never contains the API key.
+    `status_code` is the HTTP status when there was one.
+    """
 
     def __init__(self, message: str, *, code: str, status_code: int | None = None):
         super().__init__(message)
@@ -61,10 +77,17 @@ class ProviderError(Exception):
         self.code = code
         self.status_code = status_code
 
+    def __repr__(self) -> str:
+        return f"ProviderError(code={self.code!r}, status_code={self.status_code!r}, message={self.message!r})"
+
 
 class Provider(ABC):
-    name: str
+    """Stateless: one instance may serve any number of requests, from any thread."""
+
+    name: ClassVar[str]
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
-        """Yield deltas as they arrive, then at most one Usage and one Finish; raise ProviderError."""
+        """Yield deltas as they arrive, then at most one Usage and exactly one Finish.
+        Raise ProviderError on any failure, including a stream that ends before its terminal event.
+        Closing the iterator early (the user pressed stop) closes the connection to the provider."""

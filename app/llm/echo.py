@@ -1,17 +1,36 @@
-"""The offline demo model: answers deterministically, in chunks, with a short delay, and reports usage."""
+"""The offline demo model: answers deterministically from the last user message, in chunks, with a
+short delay between them, and reports usage, so the app works with no key and no network.
+
+The user's text comes back verbatim, unescaped: rendering is the app's job, and tests send hostile
+text through this model to prove it. Markers in the message drive test scenarios:
+`[[echo:fail]]` fails after a few chunks; `[[echo:slow]]` writes a long answer slowly.
+"""
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Iterator
 
-from app.llm.base import Finish, GenerationRequest, Provider, ProviderError, StreamEvent, TextDelta, Usage
+from app.llm.base import (
+    Finish,
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 
 FAIL_MARKER = "[[echo:fail]]"
 SLOW_MARKER = "[[echo:slow]]"
+WORDS_PER_CHUNK = 3
+CHUNKS_BEFORE_FAILING = 3
+SLOW_CHUNK_DELAY = 0.3
+SLOW_FILLER_WORDS = 119  # "word1" … "word119": tests know the answer ends with the last one
 
 
-def _approximate_tokens(text: str) -> int:
+def approximate_tokens(text: str) -> int:
+    """Roughly what a tokenizer would count: four tokens for every three words, at least one."""
     return max(1, round(len(text.split()) * 4 / 3))
 
 
@@ -19,38 +38,46 @@ class EchoProvider(Provider):
     name = "echo"
 
     def __init__(self, chunk_delay: float = 0.03):
+        """`chunk_delay` seconds between chunks; the STUDIO_ECHO_DELAY variable overrides it when set,
+        and STUDIO_ECHO_SLOW_DELAY overrides the 0.3 s of `[[echo:slow]]` (so tests run fast)."""
         from_env = os.environ.get("STUDIO_ECHO_DELAY")
         self.chunk_delay = float(from_env) if from_env else chunk_delay
+        slow_from_env = os.environ.get("STUDIO_ECHO_SLOW_DELAY")
+        self.slow_chunk_delay = float(slow_from_env) if slow_from_env else SLOW_CHUNK_DELAY
 
     def compose_answer(self, prompt: str) -> str:
-        """The demo's answer to a prompt: the prompt back, and Markdown to show off rendering."""
-        answer = f"You said: {prompt}\n\nThis is **Studio's demo model**. It runs offline and repeats what you write, so you can try the app without an API key."
+        """The whole answer to a prompt: the prompt back, then Markdown that shows off rendering."""
+        parts = [
+            f"You said: {prompt}",
+            ("This is **Studio's demo model**. It runs offline and repeats what you write, so you can try "
+             "the app without an API key."),
+        ]
         lowered = prompt.lower()
         if "code" in lowered:
-            answer += "\n\n```python\ndef greet(name: str) -> str:\n    return f\"Hello, {name}!\"\n```"
+            parts.append('```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```')
         if "table" in lowered:
-            answer += "\n\n| model | provider | offline |\n| --- | --- | --- |\n| demo | echo | yes |\n| gpt-4o-mini | openai | no |"
+            parts.append("| model | provider | offline |\n| --- | --- | --- |\n| demo | echo | yes |\n"
+                         "| gpt-4o-mini | openai | no |")
         if SLOW_MARKER in prompt:
-            answer += "\n\n" + " ".join(f"word{n}" for n in range(1, 120))
-        return answer
+            parts.append(" ".join(f"word{n}" for n in range(1, SLOW_FILLER_WORDS + 1)))
+        return "\n\n".join(parts)
+
+    def chunks(self, answer: str) -> list[str]:
+        """The answer in groups of words; joined, they give the answer back exactly."""
+        words = answer.split(" ")
+        groups = [" ".join(words[start:start + WORDS_PER_CHUNK]) for start in range(0, len(words), WORDS_PER_CHUNK)]
+        return [group + " " for group in groups[:-1]] + groups[-1:]
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         answer = self.compose_answer(prompt)
-        delay = float(os.environ.get("STUDIO_ECHO_SLOW_DELAY", 0.3)) if SLOW_MARKER in prompt else self.chunk_delay
-        words = answer.split(" ")
-        chunk_size = 3
-        sent = 0
-        for start in range(0, len(words), chunk_size):
-            piece = " ".join(words[start:start + chunk_size])
-            if start + chunk_size < len(words):
-                piece += " "
+        delay = self.slow_chunk_delay if SLOW_MARKER in prompt else self.chunk_delay
+        for number, piece in enumerate(self.chunks(answer), start=1):
             if delay:
                 time.sleep(delay)
             yield TextDelta(piece)
-            sent += 1
-            if FAIL_MARKER in prompt and sent == 3:
-                raise ProviderError("The demo model was asked to fail.", code="server_error", status_code=500)
+            if FAIL_MARKER in prompt and number == CHUNKS_BEFORE_FAILING:
+                raise ProviderError("The demo model was asked to fail.", code="server_error")
         prompt_text = " ".join(m.content for m in request.messages)
-        yield Usage(input_tokens=_approximate_tokens(prompt_text), output_tokens=_approximate_tokens(answer))
+        yield Usage(input_tokens=approximate_tokens(prompt_text), output_tokens=approximate_tokens(answer))
         yield Finish("stop")

@@ -1,21 +1,33 @@
-"""Cost of a call from the registry's prices per million tokens. Decimal only, never float."""
+"""Cost of a provider call from the registry's prices, in USD. Decimal only, never float.
+
+Convention: `cached_input_tokens` is a part of `input_tokens`, not added to it, as OpenAI reports
+usage (the Anthropic provider converts its counts to this). So the cached tokens are billed at the
+cached price and only the rest of the input at the input price.
+"""
 from __future__ import annotations
 
 from decimal import Decimal
 
 MILLION = Decimal(1_000_000)
-QUANTUM = Decimal("0.0000000001")
+QUANTUM = Decimal("0.0000000001")  # 10 decimal places, as stored
 
 
 def cost_usd(input_tokens: int, output_tokens: int, cached_input_tokens: int,
              price_in_per_m: Decimal | None, price_out_per_m: Decimal | None,
              price_cached_per_m: Decimal | None) -> Decimal:
-    """Cost in USD. Cached tokens are part of `input_tokens` (as OpenAI reports them) and are billed
-    at the cached price instead of the input price."""
-    price_in = Decimal(price_in_per_m or 0)
-    price_out = Decimal(price_out_per_m or 0)
-    price_cached = Decimal(price_cached_per_m or 0)
-    cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
-    uncached = max(input_tokens, 0) - cached
-    total = (uncached * price_in + cached * price_cached + max(output_tokens, 0) * price_out) / MILLION
+    """The exact cost, quantized to 10 decimal places. Prices are USD per million tokens; a None
+    price counts as 0. Negative counts count as 0; cached tokens beyond the input are ignored."""
+    price_in, price_out, price_cached = (_price(p) for p in (price_in_per_m, price_out_per_m, price_cached_per_m))
+    input_tokens, output_tokens = max(input_tokens, 0), max(output_tokens, 0)
+    cached = min(max(cached_input_tokens, 0), input_tokens)
+    total = ((input_tokens - cached) * price_in + cached * price_cached + output_tokens * price_out) / MILLION
     return total.quantize(QUANTUM)
+
+
+def _price(value: Decimal | None) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, float):
+        # A float price has already lost exactness (0.1 is not 0.1): refuse it rather than bill with it.
+        raise TypeError("prices must be Decimal, not float")
+    return Decimal(value)

@@ -1,25 +1,26 @@
 """Provider name → implementation. Adding a provider is one module and one line here."""
 from __future__ import annotations
 
-from importlib import import_module
-
+from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
+from app.llm.echo import EchoProvider
+from app.llm.openai import OpenAIProvider
 
-# Imported on first use, so the app starts without loading every HTTP client.
-PROVIDERS: dict[str, str] = {
-    "openai": "app.llm.openai:OpenAIProvider",
-    "anthropic": "app.llm.anthropic:AnthropicProvider",
-    "echo": "app.llm.echo:EchoProvider",
+PROVIDERS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "echo": EchoProvider,
 }
 
 
 class UnknownProvider(KeyError):
-    pass
+    """No provider has this name (a registry row naming a provider this version does not have)."""
 
 
 def get_provider(name: str) -> Provider:
+    """A ready provider for `name`; raises UnknownProvider for a name not in PROVIDERS."""
     try:
-        module_name, class_name = PROVIDERS[name].split(":")
+        provider_class = PROVIDERS[name]
     except KeyError:
         raise UnknownProvider(name) from None
-    return getattr(import_module(module_name), class_name)()
+    return provider_class()

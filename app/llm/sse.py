@@ -1,66 +1,90 @@
-"""Reading Server-Sent Events from a provider's HTTP response, and turning HTTP failures into ProviderError."""
+"""Server-Sent Events decoding from raw bytes, as they come off the network.
+
+Lines are split on CR LF, LF or CR only (the SSE rule). Generic line splitters such as
+`str.splitlines()`, which `httpx.Response.iter_lines()` follows, also break on U+2028, U+2029 and
+U+0085, which may legally appear unescaped inside a JSON string on a `data:` line; a model that
+writes one would lose that piece of its answer. Bytes are decoded as UTF-8 one complete line at a
+time, so a character split across network reads is never damaged.
+"""
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-import httpx
-
-from app.llm.base import ProviderError
-
-
-def iter_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str]]:
-    """(event name, data) for each event; data lines are joined, comments skipped."""
-    event, data = None, []
-    for line in lines:
-        if line == "":
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
 
 
-def _provider_message(body: str) -> str:
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    if isinstance(error, dict):
-        return str(error.get("message") or "")[:300]
-    return str(error or "")[:300]
+@dataclass(frozen=True)
+class ServerSentEvent:
+    event: str | None  # the `event:` field; None when the event did not name itself
+    data: str  # the `data:` lines joined with "\n"
 
 
-def raise_for_status(response: httpx.Response, provider: str) -> None:
-    """Turn a non-2xx answer into a ProviderError a person can read (never echoing the key)."""
-    if response.status_code < 400:
-        return
-    body = response.read().decode("utf-8", "replace")
-    detail = _provider_message(body)
-    suffix = f": {detail}" if detail else "."
-    status = response.status_code
-    if status in (401, 403):
-        raise ProviderError(f"{provider} refused the API key ({status}). Ask an administrator to check it.",
-                            code="auth", status_code=status)
-    if status == 429:
-        raise ProviderError(f"Rate limited by {provider} (429){suffix}", code="rate_limited", status_code=status)
-    if status >= 500:
-        raise ProviderError(f"{provider} had a server error ({status}){suffix}", code="server_error", status_code=status)
-    raise ProviderError(f"{provider} refused the request ({status}){suffix}", code="bad_request", status_code=status)
+class SSEDecoder:
+    """Incremental decoder: `feed()` bytes in any pieces, get the events they complete;
+    `close()` at the end of the body for an event whose last line had no line ending."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._started = False
+        self._cr_at_end = False  # the last piece ended in CR: a LF opening the next one belongs to it
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, piece: bytes) -> list[ServerSentEvent]:
+        if not piece:
+            return []
+        if not self._started:
+            self._started = True
+            piece = piece.removeprefix(_BOM)
+        if self._cr_at_end and piece.startswith(b"\n"):
+            piece = piece[1:]
+        self._cr_at_end = False
+        if not piece:
+            return []
+        buffer = self._buffer + piece
+        events: list[ServerSentEvent] = []
+        start = 0
+        for line_end in _LINE_END.finditer(buffer):
+            self._take_line(buffer[start:line_end.start()], events)
+            start = line_end.end()
+            self._cr_at_end = line_end.group() == b"\r" and start == len(buffer)
+        self._buffer = buffer[start:]
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """Events still pending when the body ends. A trailing line without its line ending counts
+        (some recordings end so); an event whose data was never started is dropped."""
+        events: list[ServerSentEvent] = []
+        if self._buffer:
+            self._take_line(self._buffer, events)
+            self._buffer = b""
+        self._take_line(b"", events)
+        return events
+
+    def _take_line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
+        line = raw.decode("utf-8", errors="replace")
+        if not line:
+            if self._data:
+                events.append(ServerSentEvent(self._event, "\n".join(self._data)))
+            self._event, self._data = None, []
+            return
+        if line.startswith(":"):
+            return  # a comment, often a keep-alive
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        # `id` and `retry` only matter to a reconnecting browser; other fields are ignored by the spec.
 
 
-def network_error(provider: str, error: Exception) -> ProviderError:
-    if isinstance(error, httpx.TimeoutException):
-        return ProviderError(f"{provider} did not answer in time.", code="network")
-    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return ProviderError(f"The {provider} stream ended before the answer was complete.", code="stream_cut")
-    return ProviderError(f"Could not reach {provider}: {type(error).__name__}.", code="network")
+def iter_sse(pieces: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+    """Every event in a body given as byte pieces split anywhere."""
+    decoder = SSEDecoder()
+    for piece in pieces:
+        yield from decoder.feed(piece)
+    yield from decoder.close()

@@ -1,59 +1,85 @@
-"""A fake OpenAI Chat Completions endpoint: the chunk, usage and error shapes of the real API."""
+"""A fake OpenAI Chat Completions endpoint (POST /v1/chat/completions), in the shapes the real API
+sends: `data: {chat.completion.chunk}` lines, a first chunk with the role, a last chunk with
+finish_reason, a usage-only chunk (`choices: []`) when `stream_options.include_usage` is set, then
+`data: [DONE]`; errors as `{"error": {message, type, param, code}}`.
+
+    python -m tests.fakes.openai_server --port 0     # prints the base URL, e.g. http://127.0.0.1:PORT/v1
+"""
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 
 from tests.fakes.server import FakeProviderServer, serve_forever_cli
 
+CHUNK_ID = "chatcmpl-fake0000000000000000000001"
+CREATED = 1727346168
+
+
+def error_body(message: str, type_: str, code: str | None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
 ERRORS = {
-    "401": {"error": {"message": "Incorrect API key provided: sk-te*****. You can find your API key at https://platform.openai.com/account/api-keys.",
-                      "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}},
-    "429": {"error": {"message": "Rate limit reached for gpt-4o-mini in organization org-test on tokens per min (TPM): Limit 10000, Used 9348, Requested 5086. Please try again in 26.604s.",
-                      "type": "tokens", "param": None, "code": "rate_limit_exceeded"}},
-    "500": {"error": {"message": "The server had an error while processing your request. Sorry about that!",
-                      "type": "server_error", "param": None, "code": None}},
+    401: error_body("Incorrect API key provided: sk-fake*****. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key"),
+    429: error_body("Rate limit reached for gpt-fake in organization org-fake on tokens per min (TPM): "
+                    "Limit 30000, Used 29500, Requested 1200. Please try again in 1.4s.", "tokens",
+                    "rate_limit_exceeded"),
+    500: error_body("The server had an error while processing your request. Sorry about that!", "server_error", None),
 }
 
 
 class FakeOpenAIServer(FakeProviderServer):
-    def chunk(self, model: str, delta: dict, finish_reason=None) -> str:
-        payload = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1727346168, "model": model,
+    """A fake OpenAI-compatible Chat Completions server."""
+
+    API_PATH = "/v1/chat/completions"
+    BASE_PATH = "/v1"
+
+    def error_body(self, status: int, detail: str) -> dict:
+        if status == 404:
+            return error_body(detail, "invalid_request_error", "unknown_url")
+        return ERRORS[status]
+
+    def chunk(self, model: str, delta: dict, finish_reason: str | None = None) -> str:
+        payload = {"id": CHUNK_ID, "object": "chat.completion.chunk", "created": CREATED, "model": model,
                    "system_fingerprint": "fp_fake", "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                                                  "finish_reason": finish_reason}]}
-        return f"data: {json.dumps(payload)}\n\n"
+        # Raw UTF-8, not \u escapes, as the real API sends non-ASCII text.
+        return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
-    def respond(self, handler, body: dict) -> None:
-        mode = self.scenario.mode
-        if mode in ERRORS:
-            self.send_json(handler, int(mode), ERRORS[mode])
-            return
-        model = body.get("model", "gpt-test")
-        self.start_stream(handler)
-        self.write_chunk(handler, self.chunk(model, {"role": "assistant", "content": "", "refusal": None}))
-        pieces = self.chunks()
+    def stream_answer(self, handler: BaseHTTPRequestHandler, body: dict) -> bool | None:
+        scenario = self.scenario
+        model = body.get("model", "gpt-fake")
+        self.write_event(handler, self.chunk(model, {"role": "assistant", "content": "", "refusal": None}))
+        for piece in self.text_pieces(scenario.reasoning) if scenario.reasoning else []:
+            self.pause()
+            self.write_event(handler, self.chunk(model, {"reasoning_content": piece}))
+        pieces = self.text_pieces()
         for number, piece in enumerate(pieces):
             self.pause()
-            event = self.chunk(model, {"content": piece})
-            if number == 1:
-                # One event split across two network chunks, as real proxies do.
-                self.write_chunk(handler, event[:17])
-                self.write_chunk(handler, event[17:])
-            else:
-                self.write_chunk(handler, event)
-            if mode == "cut" and number == len(pieces) // 2:
-                self.cut(handler)
-                return
-        self.write_chunk(handler, self.chunk(model, {}, "stop"))
+            self.write_event(handler, self.chunk(model, {"content": piece}), split=number == 1)
+            if number == len(pieces) // 2:
+                if scenario.mode == "cut":
+                    return self.cut(handler)
+                if scenario.mode == "truncate":
+                    return None
+                if scenario.mode == "error_event":
+                    error = error_body("The server had an error while processing your request.", "server_error",
+                                       None)
+                    self.write_event(handler, f"data: {json.dumps(error)}\n\n")
+                    return None
+        self.write_event(handler, self.chunk(model, {}, scenario.finish_reason or "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": self.scenario.input_tokens, "completion_tokens": self.scenario.output_tokens,
-                     "total_tokens": self.scenario.input_tokens + self.scenario.output_tokens,
-                     "prompt_tokens_details": {"cached_tokens": self.scenario.cached_tokens},
+            usage = {"prompt_tokens": scenario.input_tokens, "completion_tokens": scenario.output_tokens,
+                     "total_tokens": scenario.input_tokens + scenario.output_tokens,
+                     "prompt_tokens_details": {"cached_tokens": scenario.cached_tokens, "audio_tokens": 0},
                      "completion_tokens_details": {"reasoning_tokens": 0}}
-            payload = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1727346168,
-                       "model": model, "choices": [], "usage": usage}
-            self.write_chunk(handler, f"data: {json.dumps(payload)}\n\n")
-        self.write_chunk(handler, "data: [DONE]\n\n")
-        self.end_stream(handler)
+            payload = {"id": CHUNK_ID, "object": "chat.completion.chunk", "created": CREATED, "model": model,
+                       "system_fingerprint": "fp_fake", "choices": [], "usage": usage}
+            self.write_event(handler, f"data: {json.dumps(payload, separators=(',', ':'))}\n\n")
+        self.write_event(handler, "data: [DONE]\n\n")
+        return None
 
 
 if __name__ == "__main__":

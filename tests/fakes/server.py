@@ -1,91 +1,193 @@
 """A real HTTP server on 127.0.0.1 that plays one provider's wire protocol, with switchable scenarios.
-Used by tests (and benchmarks) so the real client code runs against real sockets and SSE chunking."""
+
+Tests (and benchmarks) run the real client code against it: real sockets, chunked transfer, SSE
+events split across network writes, connections cut mid-answer. Subclasses write the protocol.
+
+    with FakeOpenAIServer() as fake:              # or fake = FakeOpenAIServer().start(); fake.stop()
+        fake.scenario.mode = "429"
+        ... GenerationRequest(base_url=fake.base_url, ...) ...
+        fake.requests[-1].headers["authorization"]
+"""
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+MODES = ("ok", "slow", "401", "429", "500", "cut", "truncate", "error_event")
 
 
 @dataclass
 class Scenario:
-    """What the next requests get: `mode` is ok | 401 | 429 | 500 | cut | slow | error_event."""
+    """What the next requests get. Change it at any time; it is read per request.
+
+    mode: ok | slow (ok, with `slow_delay` between chunks) | 401 | 429 | 500 (the real error bodies)
+        | cut (half the text, then the connection is closed mid-body)
+        | truncate (half the text, then the body ends cleanly without the terminal event)
+        | error_event (some text, then the provider's in-stream error).
+    replay: raw SSE bytes to send instead (a recording), in pieces of `replay_piece_size` bytes
+        (None: one piece per line), each flushed as its own HTTP chunk.
+    """
 
     mode: str = "ok"
     text: str = "Hello from the fake provider. It streams in pieces."
+    reasoning: str = ""  # streamed as reasoning / thinking before the text, when set
     chunk_delay: float = 0.0
-    input_tokens: int = 12
+    slow_delay: float = 0.1
+    input_tokens: int = 12  # including the cached ones, as OpenAI counts
     output_tokens: int = 9
     cached_tokens: int = 0
+    finish_reason: str | None = None  # None: the protocol's normal one (stop / end_turn)
+    replay: bytes | None = None
+    replay_piece_size: int | None = None
 
 
 @dataclass
 class RecordedRequest:
     path: str
-    headers: dict
+    headers: dict[str, str]  # names in lower case
     body: dict
 
 
-@dataclass
+class _QuietThreadingHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # benchmarks open hundreds of streams at once; the default backlog is 5
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # connections cut on purpose ("cut") or dropped by a stopping client are not errors here
+
+
 class FakeProviderServer:
-    """Subclasses implement `respond(handler, body)`; start() serves in a daemon thread."""
+    """Serves in a daemon thread. Subclasses set `API_PATH` and implement `stream_answer()` and
+    `error_body()`; this class handles HTTP, recording, scenarios and replay."""
 
-    scenario: Scenario = field(default_factory=Scenario)
-    requests: list[RecordedRequest] = field(default_factory=list)
-    port: int = 0
+    API_PATH = "/"
+    BASE_PATH = ""  # what follows host:port in the base URL a client is configured with
 
-    def start(self) -> "FakeProviderServer":
-        server = self
+    def __init__(self, scenario: Scenario | None = None, port: int = 0):
+        self.scenario = scenario or Scenario()
+        self.requests: list[RecordedRequest] = []
+        self.port = port
+        self._httpd: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    # lifecycle
+
+    def start(self) -> Self:
+        fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args):  # quiet tests
+            def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self):
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
+
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b"{}"
+                raw = self.rfile.read(length) if length else b""
                 try:
-                    body = json.loads(raw)
+                    body = json.loads(raw) if raw else {}
                 except ValueError:
                     body = {}
-                server.requests.append(RecordedRequest(self.path, dict(self.headers), body))
-                server.respond(self, body)
+                fake.requests.append(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                fake.respond(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.httpd.daemon_threads = True
-        # A connection cut on purpose ("cut" scenario) is not an error worth a traceback.
-        self.httpd.handle_error = lambda request, client_address: None
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self._httpd = _QuietThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._httpd.server_address[1]
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        """Stop listening and close every connection still open. Clients pool kept-alive connections:
+        left open, one could later reach this dead fake through a port the system gave to a new one."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.stop()
 
     @property
     def url(self) -> str:
+        """http://127.0.0.1:<port>, without the API's base path."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What a model's base URL is set to, to reach this server."""
+        return self.url + self.BASE_PATH
+
+    # dispatch
+
+    def respond(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
+        scenario = self.scenario
+        if handler.path.split("?")[0] != self.API_PATH:
+            self.send_json(handler, 404, self.error_body(404, f"Unknown path {handler.path}"))
+        elif scenario.mode in ("401", "429", "500"):
+            status = int(scenario.mode)
+            extra = {"retry-after": "1"} if status == 429 else {}
+            self.send_json(handler, status, self.error_body(status, ""), extra)
+        elif scenario.replay is not None:
+            self.start_stream(handler)
+            for piece in self._replay_pieces(scenario):
+                self.write_chunk(handler, piece)
+            self.end_stream(handler)
+        else:
+            self.start_stream(handler)
+            if self.stream_answer(handler, body) is not False:
+                self.end_stream(handler)
+
+    def stream_answer(self, handler: BaseHTTPRequestHandler, body: dict) -> bool | None:
+        """Write the answer's events for the scenario; return False when the connection was cut."""
+        raise NotImplementedError
+
+    def error_body(self, status: int, detail: str) -> dict:
+        """The provider's JSON error body for an HTTP status."""
+        raise NotImplementedError
 
     # helpers for subclasses
 
-    def chunks(self) -> list[str]:
-        """The scenario text in word-sized pieces, spaces kept."""
-        words = self.scenario.text.split(" ")
+    def text_pieces(self, text: str | None = None) -> list[str]:
+        """Text in word-sized pieces, spaces kept, so that joined they give the text back."""
+        words = (self.scenario.text if text is None else text).split(" ")
         return [word + (" " if i < len(words) - 1 else "") for i, word in enumerate(words)]
 
+    def pause(self) -> None:
+        delay = max(self.scenario.chunk_delay, self.scenario.slow_delay) if self.scenario.mode == "slow" \
+            else self.scenario.chunk_delay
+        if delay:
+            time.sleep(delay)
+
     @staticmethod
-    def send_json(handler, status: int, payload: dict, extra_headers: dict | None = None) -> None:
+    def send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict,
+                  extra_headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
@@ -94,63 +196,75 @@ class FakeProviderServer:
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
+        handler.wfile.flush()
 
     @staticmethod
-    def start_stream(handler) -> None:
+    def start_stream(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
         handler.send_header("Cache-Control", "no-cache")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-
-    @staticmethod
-    def write_chunk(handler, text: str) -> None:
-        """One HTTP chunk (so an SSE event may arrive split across reads, as on the real wire)."""
-        data = text.encode()
-        handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         handler.wfile.flush()
 
     @staticmethod
-    def end_stream(handler) -> None:
+    def write_chunk(handler: BaseHTTPRequestHandler, data: str | bytes) -> None:
+        """One HTTP chunk, flushed: the client reads it as its own network piece."""
+        raw = data.encode() if isinstance(data, str) else data
+        if raw:
+            handler.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            handler.wfile.flush()
+
+    def write_event(self, handler: BaseHTTPRequestHandler, event: str, split: bool = False) -> None:
+        """An SSE event; `split` sends it in two network pieces cut mid-line, as proxies sometimes do."""
+        if split:
+            middle = len(event) // 2
+            self.write_chunk(handler, event[:middle])
+            self.write_chunk(handler, event[middle:])
+        else:
+            self.write_chunk(handler, event)
+
+    @staticmethod
+    def end_stream(handler: BaseHTTPRequestHandler) -> None:
         handler.wfile.write(b"0\r\n\r\n")
         handler.wfile.flush()
 
-    def pause(self) -> None:
-        delay = self.scenario.chunk_delay if self.scenario.mode != "slow" else max(self.scenario.chunk_delay, 0.1)
-        if delay:
-            time.sleep(delay)
-
-    def cut(self, handler) -> None:
-        """Close the connection mid-stream, without the terminal chunk."""
+    @staticmethod
+    def cut(handler: BaseHTTPRequestHandler) -> bool:
+        """Close the connection mid-body, without the terminal chunk. Returns False for stream_answer."""
         handler.wfile.flush()
         handler.close_connection = True
         try:
-            import socket
-
             handler.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        return False
 
-    def respond(self, handler, body: dict) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @staticmethod
+    def _replay_pieces(scenario: Scenario) -> list[bytes]:
+        data = scenario.replay or b""
+        if scenario.replay_piece_size is None:
+            return data.splitlines(keepends=True)
+        size = scenario.replay_piece_size
+        return [data[start:start + size] for start in range(0, len(data), size)]
 
 
-def serve_forever_cli(server_class) -> None:
-    """`python -m tests.fakes.<provider>_server --port 0`: serve until interrupted, printing the URL."""
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
+def serve_forever_cli(server_class: type[FakeProviderServer]) -> None:
+    """`python -m tests.fakes.<provider>_server [--port 0] [--mode ok] [--delay 0.02] [--text ...]`:
+    serve until interrupted, after printing the base URL to use on one line."""
+    parser = argparse.ArgumentParser(description=server_class.__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between chunks")
-    parser.add_argument("--text", default=None)
+    parser.add_argument("--text", default=None, help="the answer to stream")
     args = parser.parse_args()
-    scenario = Scenario(chunk_delay=args.delay)
-    if args.text:
+    scenario = Scenario(mode=args.mode, chunk_delay=args.delay)
+    if args.text is not None:
         scenario.text = args.text
-    server = server_class(scenario=scenario, port=args.port).start()
-    print(server.url, flush=True)
+    fake = server_class(scenario=scenario, port=args.port).start()
+    print(fake.base_url, flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        server.stop()
+        fake.stop()

@@ -1,0 +1,173 @@
+"""POSTing a JSON request to a provider and reading its answer as Server-Sent Events, and turning
+every HTTP or network failure on the way into a ProviderError a person can read.
+
+Messages name the provider through `label`, as it reads mid-sentence ("the provider", "Anthropic").
+Anything the provider wrote that ends up in a message passes through `provider_detail()`, which
+removes the API key in case the provider echoed it back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+
+import httpx
+
+from app.llm.base import ProviderError
+from app.llm.sse import ServerSentEvent, SSEDecoder
+
+CONNECT_TIMEOUT = 10.0
+DETAIL_LIMIT = 300
+REDACTED = "[redacted]"
+
+_client: httpx.Client | None = None
+_client_pid: int | None = None
+_client_lock = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    """The process's pooled client. One per process rather than per call: building a client costs
+    ~20 ms (its TLS context) and pooling keeps connections to the provider warm. Re-created in a
+    forked child, which must not share its parent's sockets."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            # Each answer holds a connection for its whole stream: allow many at once.
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=50)
+            _client, _client_pid = httpx.Client(limits=limits, follow_redirects=False), os.getpid()
+        return _client
+
+
+def post_sse(url: str, *, body: dict, headers: dict[str, str], timeout: float, label: str,
+             api_key: str | None) -> Iterator[ServerSentEvent]:
+    """POST `body` as JSON and yield the events of the streamed answer as they arrive.
+
+    Raises ProviderError: for an HTTP error or redirect status (code from the status), for a failure before
+    the answer starts (network), for a connection lost or silent for `timeout` seconds mid-answer
+    (stream_cut). Whether the stream reached its terminal event is for the caller to judge.
+    Close the iterator to drop the connection (stop)."""
+    limits = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
+    try:
+        with shared_client().stream("POST", url, json=body, headers=headers, timeout=limits) as response:
+            if response.status_code >= 300:
+                raise http_error(response, label, api_key)
+            pieces = response.iter_bytes()
+            if "json" in response.headers.get("content-type", ""):
+                # Some proxies answer a streaming request with a JSON error and status 200; a few servers
+                # label a real event stream as JSON. Only the first is an error.
+                whole = response.read()
+                if not whole.lstrip().startswith((b"data:", b"event:", b":")):
+                    raise _not_a_stream(whole, response.status_code, label, api_key)
+                pieces = iter([whole])
+            decoder = SSEDecoder()
+            try:
+                for piece in pieces:
+                    yield from decoder.feed(piece)
+            except httpx.TimeoutException:
+                raise ProviderError(f"{_capital(label)} stopped sending for {timeout:g} s before the answer "
+                                    "was complete.", code="stream_cut") from None
+            except httpx.HTTPError:
+                raise stream_cut_error(label) from None
+            yield from decoder.close()
+    except httpx.TimeoutException as error:
+        raise ProviderError(f"{_capital(label)} did not answer within {timeout:g} s ({_where(error)}).",
+                            code="network") from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+        raise ProviderError("The model's base URL is not a valid http(s) address. Ask an administrator to "
+                            "check it.", code="bad_request") from None
+    except httpx.HTTPError as error:
+        raise ProviderError(f"Could not reach {label} ({_where(error)}): {_network_reason(error)}.",
+                            code="network") from None
+
+
+def http_error(response: httpx.Response, label: str, api_key: str | None) -> ProviderError:
+    """The ProviderError for an error or redirect status, with the provider's explanation when it gave one."""
+    status = response.status_code
+    if status < 400:
+        # Redirects are not followed: the x-api-key header would go wherever the Location points.
+        return ProviderError(f"{_capital(label)} redirected the request ({status}). Ask an administrator to "
+                             "check the model's base URL (https, path).", code="bad_request", status_code=status)
+    detail = provider_detail(response.read().decode("utf-8", "replace"), api_key)
+    suffix = f": {detail}" if detail else "."
+    if status == 401:
+        # No detail: OpenAI's 401 text quotes the start and end of the key it refused.
+        return ProviderError(f"{_capital(label)} refused the API key (401). Ask an administrator to check it.",
+                             code="auth", status_code=status)
+    if status == 403:
+        return ProviderError(f"{_capital(label)} refused access (403){suffix}", code="auth", status_code=status)
+    if status == 404:
+        return ProviderError(f"{_capital(label)} does not know this model or address (404){suffix}",
+                             code="not_found", status_code=status)
+    if status == 429:
+        return ProviderError(f"Rate limited by {label} (429){suffix}", code="rate_limited", status_code=status)
+    if status in (503, 529):
+        return ProviderError(f"{_capital(label)} is overloaded ({status}){suffix}", code="server_error",
+                             status_code=status)
+    if status >= 500:
+        return ProviderError(f"{_capital(label)} had a server error ({status}){suffix}", code="server_error",
+                             status_code=status)
+    return ProviderError(f"{_capital(label)} refused the request ({status}){suffix}", code="bad_request",
+                         status_code=status)
+
+
+def stream_cut_error(label: str) -> ProviderError:
+    return ProviderError(f"{_capital(label)}'s stream ended before the answer was complete.", code="stream_cut")
+
+
+def provider_detail(body: str, api_key: str | None) -> str:
+    """The explanation in an error body (OpenAI, Anthropic, vLLM, Ollama and FastAPI shapes, or short
+    plain text), on one line, shortened, without the API key. Empty when there is none."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict):
+            text = error.get("message") or error.get("type") or ""
+        else:
+            text = error or parsed.get("message") or parsed.get("detail") or ""
+    elif parsed is None and not body.lstrip().startswith("<"):  # an HTML error page says nothing useful
+        text = body
+    else:
+        text = ""
+    return shorten(redact(" ".join(str(text).split()), api_key))
+
+
+def redact(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        return re.sub(re.escape(secret), REDACTED, text, flags=re.IGNORECASE)
+    return text
+
+
+def shorten(text: str, limit: int = DETAIL_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _not_a_stream(body: bytes, status: int, label: str, api_key: str | None) -> ProviderError:
+    detail = provider_detail(body.decode("utf-8", "replace"), api_key)
+    return ProviderError(f"{_capital(label)} answered without streaming{': ' + detail if detail else '.'}",
+                         code="bad_request", status_code=status)
+
+
+def _capital(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
+def _where(error: httpx.HTTPError) -> str:
+    try:
+        url = error.request.url
+    except RuntimeError:  # an error raised before a request existed
+        return "unknown address"
+    # Host and port only: a base URL's path or query may carry a token.
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _network_reason(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.ConnectError):
+        return "the connection failed"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "it closed the connection without answering"
+    return type(error).__name__
