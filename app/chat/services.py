@@ -385,7 +385,8 @@ class ImportedMessage:
 
 
 def add_imported_conversation(user, title: str, messages: list[ImportedMessage], *,
-                              created_at: datetime | None = None, model: AIModel | None = None) -> Conversation:
+                              created_at: datetime | None = None, model: AIModel | None = None,
+                              system_prompt: str | None = None) -> Conversation:
     """Add a finished conversation (from an export) to the current transaction; the caller commits,
     so a file imports whole or not at all. Text is stored as written and rendered safely once."""
     from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
@@ -396,6 +397,7 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
     conversation = Conversation(
         user_id=user.id, title=(title or DEFAULT_TITLE).strip()[:MAX_TITLE_CHARS] or DEFAULT_TITLE,
         model_id=model.id if model else None, is_title_set_by_user=True, message_count=len(messages),
+        system_prompt=system_prompt,
         last_message_at=last_at if messages else None, last_activity_at=last_at, created_at=created_at)
     db.session.add(conversation)
     db.session.flush()
