@@ -10,10 +10,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
 
@@ -66,7 +66,7 @@ class Database:
     _pg_server: str | None = None
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
 
-    def sibling(self, name: str) -> "Database":
+    def sibling(self, name: str) -> Database:
         """Another fresh, migrated database of the same kind (for the small-data comparison)."""
         if self.kind == "sqlite":
             directory = tempfile.mkdtemp(prefix="studio-bench-")
@@ -98,7 +98,7 @@ def database_from_args(args: argparse.Namespace, label: str = "bench") -> Iterat
     """The run's database, migrated: --database-url, --postgres (a throwaway cluster) or a fresh
     SQLite file under /tmp. Temporary things are removed on the way out (unless --keep)."""
     cleanups: list[Callable[[], None]] = []
-    server = None
+    database = None
     try:
         if args.database_url:
             url = normalize_url(args.database_url)
@@ -129,16 +129,26 @@ def database_from_args(args: argparse.Namespace, label: str = "bench") -> Iterat
         print(f"# {database.label}: migrated in {time.perf_counter() - started:.1f} s")
         yield database
     finally:
-        for cleanup in reversed(database._cleanups if "database" in locals() else []):
+        # Siblings first (their PostgreSQL databases live in the cluster stopped last).
+        for cleanup in [*reversed(database._cleanups if database else []), *reversed(cleanups)]:
             try:
                 cleanup()
-            except Exception as error:  # a benchmark's leftovers must not hide its numbers
+            except Exception as error:  # noqa: BLE001 - leftovers must not hide the numbers printed
                 print(f"# cleanup failed: {error}")
-        for cleanup in reversed(cleanups):
-            try:
-                cleanup()
-            except Exception as error:
-                print(f"# cleanup failed: {error}")
+
+
+def describe_machine(engine=None) -> str:
+    """Date, CPUs, load and versions: numbers from a busy machine read differently."""
+    import platform
+    import sqlite3
+    from datetime import date
+
+    parts = [str(date.today()), f"{os.cpu_count()} CPUs", "load " + " ".join(f"{v:.1f}" for v in os.getloadavg()),
+             f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}"]
+    if engine is not None and engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            parts.append("PostgreSQL " + conn.exec_driver_sql("SHOW server_version").scalar().split()[0])
+    return "# " + ", ".join(parts)
 
 
 def migrate(url: str) -> None:
@@ -181,6 +191,7 @@ class QueryCounter:
 
         self.engine, self.accept = engine, accept
         self.statements: list[str] = []
+        self.parameters: list = []  # of each statement, for EXPLAIN
         self._lock = threading.Lock()
         self._active = False
         event.listen(engine, "before_cursor_execute", self._record)
@@ -189,11 +200,12 @@ class QueryCounter:
         if self._active and (self.accept is None or self.accept()):
             with self._lock:
                 self.statements.append(statement)
+                self.parameters.append(parameters)
 
     @contextmanager
     def counting(self) -> Iterator[list[str]]:
         with self._lock:
-            self.statements = []
+            self.statements, self.parameters = [], []
         self._active = True
         try:
             yield self.statements
@@ -204,6 +216,16 @@ class QueryCounter:
         from sqlalchemy import event
 
         event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def explain(engine, statement: str, parameters) -> list[str]:
+    """The plan of one captured SELECT, as the database would run it with these parameters."""
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+    if engine.dialect.name == "sqlite":
+        return [row[3] for row in rows]
+    return [row[0] for row in rows]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -231,7 +253,9 @@ def print_table(headers: list[str], rows: list[list], title: str | None = None) 
 
 
 def shorten_sql(statement: str, limit: int = 160) -> str:
+    """One line, the SELECT list elided (the FROM / WHERE / ORDER BY are what tell queries apart)."""
     text = " ".join(statement.split())
+    text = re.sub(r"^SELECT (?:(?!\bFROM\b).)+? FROM ", "SELECT … FROM ", text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -252,7 +276,7 @@ def csrf_token_in(page: str) -> str:
 
 def selected_model_id(page: str) -> str | None:
     """The composer's preselected model (the <select name="model_id">)."""
-    select = re.search(r'<select[^>]*name="model_id"[^>]*>(.*?)</select>', page, re.S)
+    select = re.search(r'<select[^>]*name="model_id"[^>]*>(.*?)</select>', page, re.DOTALL)
     if not select:
         return None
     option = re.search(r'<option selected value="([^"]+)"', select.group(1)) or re.search(

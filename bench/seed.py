@@ -39,8 +39,8 @@ USER_TEXTS = [
     "Hi! Can you help me plan a three-day trip to Lisbon?",
     "What is the difference between a process and a thread?",
     "Write a Python function that reverses the words of a sentence.",
-    "Summarise this for me: the meeting moved to Thursday, the budget review is postponed, and Ana "
-    "takes over the vendor contract until the end of the quarter.",
+    ("Summarise this for me: the meeting moved to Thursday, the budget review is postponed, and Ana "
+    "takes over the vendor contract until the end of the quarter."),
     "Explain keyset pagination like I am five.",
     "Give me a table comparing SQLite and PostgreSQL for a small web app.",
     "Why does my `git rebase` keep stopping with conflicts in the same file?",
@@ -61,9 +61,9 @@ _LONG_ANSWER = "\n\n".join(
             f"of a few kilobytes, which is what models write when asked to explain something well."
             for n in range(1, 9)
         ],
-        "```python\nfrom dataclasses import dataclass\n\n\n@dataclass\nclass Page:\n    rows: list\n"
+        ("```python\nfrom dataclasses import dataclass\n\n\n@dataclass\nclass Page:\n    rows: list\n"
         "    next_cursor: str | None\n\n\ndef first_page(rows, size=30):\n"
-        "    return Page(rows[:size], rows[size - 1].id if len(rows) > size else None)\n```",
+        "    return Page(rows[:size], rows[size - 1].id if len(rows) > size else None)\n```"),
         "In short: measure first, then change one thing at a time.",
     ]
 )
@@ -71,15 +71,15 @@ _LONG_ANSWER = "\n\n".join(
 ASSISTANT_TEXTS = [
     "Sure! Here is a plan:\n\n1. **Day 1**: Alfama and the castle.\n2. **Day 2**: Belém.\n3. **Day 3**: Sintra.",
     "A *process* has its own memory; *threads* share the memory of their process. Switching threads is cheaper.",
-    "```python\ndef reverse_words(sentence: str) -> str:\n    return \" \".join(reversed(sentence.split()))\n```\n\n"
-    "It splits on whitespace, reverses the list and joins it again.",
+    ("```python\ndef reverse_words(sentence: str) -> str:\n    return \" \".join(reversed(sentence.split()))\n```\n\n"
+    "It splits on whitespace, reverses the list and joins it again."),
     "- The meeting is on **Thursday**.\n- The budget review is postponed.\n- Ana owns the vendor contract this quarter.",
-    "Imagine a long line of toys. Instead of counting from the start each time, you remember the last toy "
-    "you looked at and continue after it.",
-    "| | SQLite | PostgreSQL |\n| --- | --- | --- |\n| setup | a file | a server |\n| concurrency | one writer "
-    "| many writers |\n| full-text search | FTS5 | tsvector |\n| good for | small apps | anything bigger |",
-    "Probably a file both branches change. Run `git rerere` to record your resolutions:\n\n"
-    "```bash\ngit config --global rerere.enabled true\n```",
+    ("Imagine a long line of toys. Instead of counting from the start each time, you remember the last toy "
+    "you looked at and continue after it."),
+    ("| | SQLite | PostgreSQL |\n| --- | --- | --- |\n| setup | a file | a server |\n| concurrency | one writer "
+    "| many writers |\n| full-text search | FTS5 | tsvector |\n| good for | small apps | anything bigger |"),
+    ("Probably a file both branches change. Run `git rerere` to record your resolutions:\n\n"
+    "```bash\ngit config --global rerere.enabled true\n```"),
     "Use `str.casefold()` on both sides before comparing.",
     "- French: *le train part à midi*\n- German: *der Zug fährt um zwölf Uhr ab*\n- Portuguese: *o comboio parte ao meio-dia*",
     "Looks fine. Add an index on `(user_id, created_at)` and select only the columns you need.",
@@ -207,7 +207,8 @@ def seed(engine, *, users: int, conversations_per_user: int, messages_per_conver
     from app.llm.pricing import cost_usd
 
     if find_seed(engine) is not None:
-        raise SystemExit("this database already holds bench data: use a fresh one (or pass --skip-seed)")
+        raise SystemExit("this database already holds bench data: seed a fresh one (bench.pages and bench.streaming "
+                         "use this one as it is)")
     rng = random.Random(random_seed)
     started = time.perf_counter()
     hashed = hash_password(PASSWORD)  # once: argon2 is slow on purpose
@@ -239,7 +240,7 @@ def seed(engine, *, users: int, conversations_per_user: int, messages_per_conver
             first_at = ends_at - step * max(messages - 1, 0)
             created = first_at - timedelta(seconds=1)
             conversation_id = uuid7_at(created)
-            totals = {"input": 0, "output": 0, "cost": Decimal("0")}
+            totals = {"input": 0, "output": 0, "cost": Decimal(0)}
             history: list[int] = []  # token counts of the earlier messages (the model's context)
             at = first_at
             for number in range(messages):
@@ -249,8 +250,8 @@ def seed(engine, *, users: int, conversations_per_user: int, messages_per_conver
                 if number % 2 == 0:
                     text = USER_TEXTS[pair]
                     writer.add("nexus_messages/user", {
-                        "id": message_id, "conversation_id": conversation_id, "role": "user", "content": text,
-                        "content_html": rendered[text], "renderer_version": RENDERER_VERSION,
+                        "id": message_id, "conversation_id": conversation_id, "user_id": user_id, "role": "user",
+                        "content": text, "content_html": rendered[text], "renderer_version": RENDERER_VERSION,
                         "model_id": None, "status": "complete", "created_at": at})
                 else:
                     text = ASSISTANT_TEXTS[pair] if rng.random() < 0.8 else ASSISTANT_TEXTS[-1]
@@ -261,8 +262,8 @@ def seed(engine, *, users: int, conversations_per_user: int, messages_per_conver
                     requested = at - timedelta(seconds=2)
                     first_token = requested + timedelta(milliseconds=rng.randint(200, 900))
                     writer.add("nexus_messages/assistant", {
-                        "id": message_id, "conversation_id": conversation_id, "role": "assistant", "content": text,
-                        "content_html": rendered[text], "renderer_version": RENDERER_VERSION,
+                        "id": message_id, "conversation_id": conversation_id, "user_id": user_id, "role": "assistant",
+                        "content": text, "content_html": rendered[text], "renderer_version": RENDERER_VERSION,
                         "parts": [{"type": "text", "text": text}], "model_id": model.id, "status": "complete",
                         "finish_reason": "stop", "input_tokens": input_tokens, "output_tokens": output_tokens,
                         "cached_input_tokens": 0, "cost_usd": cost, "created_at": requested, "completed_at": at})
@@ -349,9 +350,10 @@ def main() -> None:
             print("# (a fresh database that is removed at the end: this run measures insert speed; pass "
                   "--database-url or --keep to reuse the data)")
         app = make_app(database.url)
-        from bench.common import engine_of
+        from bench.common import describe_machine, engine_of
 
         engine = engine_of(app)
+        print(describe_machine(engine))
         result = seed_from_args(engine, args)
         started = time.perf_counter()
         analyze(engine)
