@@ -45,7 +45,8 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
     model = relationship("AIModel", lazy="joined")
 
     __table_args__ = (
-        Index("ix_nexus_conversations_sidebar", "user_id", "is_archived", "is_pinned", "last_activity_at", "id"),
+        Index("ix_nexus_conversations_sidebar", "user_id", "is_archived", "folder_id", "is_pinned",
+              "last_activity_at", "id"),
         Index("ix_nexus_conversations_folder", "folder_id", "is_archived", "is_pinned", "last_activity_at"),
         UniqueConstraint("user_id", "client_request_id", name="uq_nexus_conversations_client_request"),
     )

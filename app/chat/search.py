@@ -15,6 +15,9 @@ from sqlalchemy import text
 from app.extensions import db
 
 PAGE_SIZE = 20
+# Ranking scores every candidate; for a very common word only the newest matches compete, so a
+# search costs the same for a user with ten thousand matches as for one with a hundred.
+RANKED_CANDIDATES = 2000
 TITLE_HITS = 8
 MAX_TERMS = 8
 START, STOP = "\x02", "\x03"
@@ -102,11 +105,13 @@ def _search_postgresql(user, terms: list[str], page: int):
     tsquery = " & ".join(terms[:-1] + [terms[-1] + ":*"])
     params = {"user_id": user.id, "q": tsquery, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
     rows = db.session.execute(text(
-        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title "
-        "FROM nexus_messages m JOIN nexus_conversations c ON c.id = m.conversation_id "
-        "WHERE m.user_id = :user_id AND m.search_vector @@ to_tsquery('simple', :q) "
-        "ORDER BY ts_rank(m.search_vector, to_tsquery('simple', :q)) DESC, m.id DESC "
-        "LIMIT :limit OFFSET :offset"), params).all()
+        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title FROM ("
+        "  SELECT id, search_vector FROM nexus_messages"
+        "  WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q)"
+        "  ORDER BY id DESC LIMIT :candidates) AS candidate "
+        "JOIN nexus_messages m ON m.id = candidate.id JOIN nexus_conversations c ON c.id = m.conversation_id "
+        "ORDER BY ts_rank(candidate.search_vector, to_tsquery('simple', :q)) DESC, m.id DESC "
+        "LIMIT :limit OFFSET :offset"), {**params, "candidates": RANKED_CANDIDATES}).all()
     shown = rows[:PAGE_SIZE]
     snippets = {}
     if shown:
@@ -136,12 +141,13 @@ def _search_sqlite(user, terms: list[str], page: int):
     owner = user.id.hex  # how the Uuid type stores ids in SQLite
     match = _fts_query("content", owner, terms)
     rows = db.session.execute(text(
-        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, message_fts.rowid AS fts_rowid "
-        "FROM message_fts JOIN nexus_messages m ON m.rowid = message_fts.rowid "
-        "JOIN nexus_conversations c ON c.id = m.conversation_id "
-        "WHERE message_fts MATCH :match AND m.user_id = :owner "
-        "ORDER BY message_fts.rank, m.id DESC LIMIT :limit OFFSET :offset"),
-        {"match": match, "owner": owner, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}).all()
+        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, candidate.rowid AS fts_rowid FROM ("
+        "  SELECT rowid, rank FROM message_fts WHERE message_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
+        ") AS candidate JOIN nexus_messages m ON m.rowid = candidate.rowid "
+        "JOIN nexus_conversations c ON c.id = m.conversation_id WHERE m.user_id = :owner "
+        "ORDER BY candidate.rank, m.id DESC LIMIT :limit OFFSET :offset"),
+        {"match": match, "owner": owner, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE,
+         "candidates": RANKED_CANDIDATES}).all()
     shown = rows[:PAGE_SIZE]
     snippets = {}
     if shown:

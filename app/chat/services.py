@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.ai_models.models import AIModel
@@ -109,8 +109,9 @@ def sidebar_page(user, cursor: str | None = None) -> SidebarPage:
     query = base.where(Conversation.is_pinned.is_(False))
     if after is not None:
         at, last_id = after
-        query = query.where(or_(Conversation.last_activity_at < at,
-                                and_(Conversation.last_activity_at == at, Conversation.id < last_id)))
+        # The "<=" bound lets both databases seek in the index; the OR then only breaks ties.
+        query = query.where(Conversation.last_activity_at <= at,
+                            or_(Conversation.last_activity_at < at, Conversation.id < last_id))
     rows = list(db.session.scalars(
         query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(SIDEBAR_PAGE_SIZE + 1)))
     recent = rows[:SIDEBAR_PAGE_SIZE]

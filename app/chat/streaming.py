@@ -98,7 +98,8 @@ def generate_answer(message_id: uuid.UUID) -> None:
     usage: Usage | None = None
     finish_reason = None
     outcome, error = "complete", None
-    last_flush = time.monotonic()
+    # The first text is saved at once (time to first token); later text is coalesced.
+    last_flush = float("-inf")
     stream = get_provider(model.provider).stream(request)
     try:
         for event in stream:

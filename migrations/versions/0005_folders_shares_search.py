@@ -56,6 +56,9 @@ def upgrade():
     with op.batch_alter_table('nexus_conversations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('folder_id', sa.Uuid(), nullable=True))
         batch_op.create_index('ix_nexus_conversations_folder', ['folder_id', 'is_archived', 'is_pinned', 'last_activity_at'], unique=False)
+        # The sidebar lists conversations outside folders: folder_id joins its index.
+        batch_op.drop_index('ix_nexus_conversations_sidebar')
+        batch_op.create_index('ix_nexus_conversations_sidebar', ['user_id', 'is_archived', 'folder_id', 'is_pinned', 'last_activity_at', 'id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_nexus_conversations_folder_id_nexus_folders'), 'nexus_folders', ['folder_id'], ['id'], ondelete='SET NULL')
 
     # Every message gets its owner, copied from its conversation.
@@ -145,6 +148,8 @@ def downgrade():
     with op.batch_alter_table('nexus_conversations', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_nexus_conversations_folder_id_nexus_folders'), type_='foreignkey')
         batch_op.drop_index('ix_nexus_conversations_folder')
+        batch_op.drop_index('ix_nexus_conversations_sidebar')
+        batch_op.create_index('ix_nexus_conversations_sidebar', ['user_id', 'is_archived', 'is_pinned', 'last_activity_at', 'id'], unique=False)
         batch_op.drop_column('folder_id')
     op.drop_table('nexus_shares')
     op.drop_table('nexus_folders')
