@@ -13,6 +13,7 @@ from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsO
 from app.core.pages import htmx_redirect, htmx_target, is_htmx, toast_headers
 from app.errors import ValidationFailed
 from app.folders import services as folder_services
+from app.prompts import services as prompt_services
 from app.security.roles import login_required
 
 
@@ -78,8 +79,12 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
 @bp.get("")
 @login_required
 def new_chat():
-    """A new conversation: the composer, with the sidebar of earlier ones."""
-    return _page()
+    """A new conversation: the composer (filled when coming from "Use" on a prompt), with the sidebar."""
+    composer = None
+    filled = prompt_services.filled_text_for_use(_user(), request.args.get("prompt_use"))
+    if filled:
+        composer = ComposerForm(formdata=None, content=filled)
+    return _page(composer=composer)
 
 
 @bp.post("")
