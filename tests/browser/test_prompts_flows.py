@@ -78,6 +78,8 @@ def test_write_approve_find_by_tag_and_use_a_prompt(page, browser, live_server):
     expect(reader_page).to_have_url(re.compile(r".*/chat\?prompt_use=[0-9a-f-]{36}$"))
     event_id = reader_page.url.rsplit("=", 1)[1]
     assert filled_text_for_use(reader, event_id) == "Write a friendly note to Ada about our launch."
+    # The chat opens with the composer filled, ready to send.
+    expect(reader_page.get_by_label("Message", exact=True)).to_have_value("Write a friendly note to Ada about our launch.")
     reader_context.close()
 
     db.session.expire_all()
