@@ -298,6 +298,14 @@ def title(conversation_id: uuid.UUID):
     return render_template("chat/_title.html", conversation=conversation)
 
 
+@bp.get("/<uuid:conversation_id>/menu")
+@login_required
+def item_menu(conversation_id: uuid.UUID):
+    """The actions of a sidebar item, loaded when its menu opens (the list itself stays light)."""
+    conversation = services.get_conversation_for(_user(), conversation_id)
+    return render_template("chat/_item_menu.html", conversation=conversation)
+
+
 @bp.post("/<uuid:conversation_id>/pin")
 @login_required
 def pin(conversation_id: uuid.UUID):

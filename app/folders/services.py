@@ -14,7 +14,7 @@ from app.folders.models import FOLDER_COLORS, FOLDER_ICONS, Folder
 MAX_DEPTH = 5
 MAX_NAME_CHARS = 100
 MAX_FOLDERS = 500
-CONVERSATIONS_PER_FOLDER = 20
+CONVERSATIONS_PER_FOLDER = 8
 
 
 def get_folder_for(user, folder_id: uuid.UUID) -> Folder:
