@@ -44,6 +44,7 @@ def test_main_pages_fit_and_are_captured(browser, live_server, viewport, scheme,
     page.get_by_label("E-mail").fill("wrong@example.org")
     page.get_by_label("Password").fill("nope")
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").wait_for()  # the answer page has loaded
     assert_fits_width(page)
     page.screenshot(path=SHOTS / f"login-{viewport}-{scheme}.png", full_page=True)
     context.close()
