@@ -394,18 +394,14 @@ def test_plain_rendering_escapes_and_keeps_newlines():
 
 # --- cost ------------------------------------------------------------------------------
 
-def test_a_long_answer_renders_in_a_few_milliseconds():
+def test_a_long_answer_renders_whole_and_inert():
+    """(How fast it renders is for bench/, not for a pass/fail test.)"""
     sample = (FIXTURES / "long-answer.md").read_text(encoding="utf-8")
     text = "\n\n".join([sample] * 5)  # ~2,100 words, 15 highlighted fences, 5 tables
     assert len(text.split()) >= 2000
-    render_markdown_safe(text)  # lexer modules imported once
-    runs = 5
-    start = time.perf_counter()
-    for _ in range(runs):
-        out = render_markdown_safe(text)
-    per_render = (time.perf_counter() - start) / runs
+    out = render_markdown_safe(text)
     assert problems_in(out) == []
-    assert per_render < 0.1, f"{per_render * 1000:.1f} ms per render"
+    assert out.count('class="codeblock"') >= 15 and out.count('class="table-wrap"') >= 5
 
 
 @pytest.mark.parametrize(
