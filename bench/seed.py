@@ -203,7 +203,7 @@ def seed(engine, *, users: int, conversations_per_user: int, messages_per_conver
 
     from app.ai_models.models import AIModel
     from app.auth.services import hash_password
-    from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+    from app.core.markdown import RENDERER_VERSION, render_markdown_safe
     from app.llm.pricing import cost_usd
 
     if find_seed(engine) is not None:

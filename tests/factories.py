@@ -55,7 +55,7 @@ def make_conversation(user, *, messages: int = 0, title: str = "A conversation",
     from datetime import timedelta
 
     from app.chat.models import Conversation, Message
-    from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+    from app.core.markdown import RENDERER_VERSION, render_markdown_safe
     from app.models.base import utcnow
 
     model = model or demo_model()

@@ -390,7 +390,7 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
                               system_prompt: str | None = None) -> Conversation:
     """Add a finished conversation (from an export) to the current transaction; the caller commits,
     so a file imports whole or not at all. Text is stored as written and rendered safely once."""
-    from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+    from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 
     now = utcnow()
     created_at = created_at or now

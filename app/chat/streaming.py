@@ -20,8 +20,8 @@ from sqlalchemy import func, select, update
 from app.ai_models.models import AIModel
 from app.ai_models.services import api_key_for
 from app.chat.models import Conversation, Message, ModelRequest
-from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
 from app.chat.services import DEFAULT_TITLE, heuristic_title, history_for
+from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.extensions import db
 from app.llm.base import (
     ChatMessage, Finish, GenerationRequest, ProviderError, ReasoningDelta, TextDelta, Usage,

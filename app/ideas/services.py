@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import defer, joinedload
 
-from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.ideas.models import (

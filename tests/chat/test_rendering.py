@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pygments.token import STANDARD_TYPES
 
-from app.chat import rendering
-from app.chat.rendering import (
+from app.core import markdown as rendering
+from app.core.markdown import (
     CODE_LANGUAGES,
     RENDERER_VERSION,
     render_markdown_safe,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from app.chat.models import Message
-from app.chat.rendering import render_markdown_safe
+from app.core.markdown import render_markdown_safe
 from app.extensions import db
 from tests.conftest import count_queries
 from tests.factories import make_conversation

@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from app.chat.rendering import RENDERER_VERSION, render_markdown_safe
+from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.extensions import db
 from app.ideas.models import Idea, IdeaNote, IdeaVote
 from app.models.base import utcnow

@@ -172,7 +172,7 @@ def test_continue_needs_an_account_and_a_live_link(client, login_as):
 @pytest.mark.parametrize("payload", ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>',
                                      '[x](javascript:alert(1))', '<svg onload=alert(1)>'])
 def test_script_in_a_shared_conversation_is_inert(client, login_as, payload):
-    from app.chat.rendering import render_markdown_safe
+    from app.core.markdown import render_markdown_safe
 
     person = login_as("user")
     conversation = make_conversation(person.user, title=payload)

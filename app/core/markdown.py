@@ -1,4 +1,4 @@
-"""Markdown → sanitised HTML for chat messages (user and model content alike).
+"""Markdown → sanitised HTML for every domain that shows text (messages, ideas, prompts, shares).
 
 Pipeline: markdown-it-py (commonmark + tables + strikethrough, raw HTML off) →
 Pygments for fenced code → nh3 on the final HTML. The sanitiser is always the
