@@ -391,6 +391,13 @@ def filled_text_for_use(user, usage_event_id) -> str | None:
 
 # --- moderation ----------------------------------------------------------------------------------
 
+def may_review(actor, prompt: Prompt) -> bool:
+    """Moderators review other people's prompts; only an admin may decide on their own."""
+    if not can_moderate(actor):
+        return False
+    return prompt.user_id != actor.id or role_at_least(actor.role, "admin")
+
+
 def moderate(actor, prompt_id: uuid.UUID, decision: str, reason: str | None, expected_version: int | None,
              origin: Origin) -> Prompt:
     """Approve or reject (with a reason) a pending prompt, as reviewed at `expected_version`;
@@ -402,6 +409,8 @@ def moderate(actor, prompt_id: uuid.UUID, decision: str, reason: str | None, exp
     prompt = _load(prompt_id)
     if prompt is None or prompt.visibility != "public":
         raise NotFound("There is no such prompt.")
+    if not may_review(actor, prompt):
+        raise Forbidden("You wrote this prompt: another moderator reviews it.")
     if prompt.moderation_status != "pending":
         raise StalePrompt(prompt, "This prompt is no longer waiting for review.")
     if expected_version != prompt.version:
@@ -420,9 +429,10 @@ def moderate(actor, prompt_id: uuid.UUID, decision: str, reason: str | None, exp
         db.session.flush()
     except StaleDataError:
         raise StalePrompt(_reload_current(prompt_id), f"{STALE_MESSAGE} Review the new text.") from None
-    record_audit(actor.id, "prompt", prompt.id, decision, before=before,
-                 after={"moderation_status": prompt.moderation_status, "version": prompt.version,
-                        "reason": reason},
+    after = {"moderation_status": prompt.moderation_status, "version": prompt.version, "reason": reason}
+    if prompt.user_id == actor.id:
+        after["own_prompt"] = True  # an admin reviewing their own prompt stands out in the log
+    record_audit(actor.id, "prompt", prompt.id, decision, before=before, after=after,
                  ip_address=origin.ip_address, user_agent=origin.user_agent)
     db.session.commit()
     return prompt

@@ -162,3 +162,31 @@ def test_private_and_unknown_prompts_cannot_be_moderated(login_as):
                           {"version": "1"}).status_code == 404
     db.session.refresh(prompt)
     assert prompt.moderation_status == "none"
+
+
+def test_a_moderator_cannot_approve_or_reject_their_own_prompt(login_as):
+    moderator = login_as("moderator")
+    prompt = make_prompt(moderator.user, title="My own helper", status="pending")
+    queue = moderator.get("/moderation/prompts").get_data(as_text=True)
+    assert "My own helper" in queue and "another moderator reviews it" in queue
+    assert f'action="/moderation/prompts/{prompt.id}/approve"' not in queue
+    assert moderator.post(f"/moderation/prompts/{prompt.id}/approve", {"version": "1"}).status_code == 403
+    assert moderator.post(f"/moderation/prompts/{prompt.id}/reject",
+                          {"version": "1", "reason": "changed my mind"}, htmx=True).status_code == 403
+    db.session.refresh(prompt)
+    assert prompt.moderation_status == "pending" and audit_entries(prompt) == []
+    other = login_as("moderator")
+    assert other.post(f"/moderation/prompts/{prompt.id}/approve", {"version": "1"}).status_code == 303
+    db.session.refresh(prompt)
+    assert prompt.moderation_status == "approved" and prompt.moderated_by == other.user.id
+
+
+def test_an_admin_may_approve_their_own_prompt_and_it_is_audited(login_as):
+    admin = login_as("admin")
+    prompt = make_prompt(admin.user, title="Admin's helper", status="pending")
+    response = admin.post(f"/moderation/prompts/{prompt.id}/approve", {"version": "1"})
+    assert response.status_code == 303
+    db.session.refresh(prompt)
+    assert prompt.moderation_status == "approved"
+    [entry] = audit_entries(prompt)
+    assert entry.action == "approve" and entry.user_id == admin.user.id and entry.changes["after"]["own_prompt"] is True
