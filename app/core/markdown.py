@@ -4,6 +4,11 @@ Pipeline: markdown-it-py (commonmark + tables + strikethrough, raw HTML off) →
 Pygments for fenced code → nh3 on the final HTML. The sanitiser is always the
 last step (Open WebUI GHSA-fq3v-xjjx-95rc sanitised before parsing and lost).
 
+Rendering has a budget: markdown-it-py spends tens of microseconds on each "![" or "[" (a
+32,000-character "![![![…" took about a second), so once RENDER_BUDGET_SECONDS have passed, the
+remaining inline text is shown escaped, with its line breaks, still through the sanitiser. Text that
+renders within the budget (everything a person or a model writes) comes out exactly as before.
+
 Nothing here imports Flask: callers store the result next to the Markdown with
 ``RENDERER_VERSION`` and wrap it in ``Markup`` inside an ``hx-disable`` element.
 """
@@ -12,9 +17,11 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_all_lexers, get_lexer_by_name
@@ -34,6 +41,9 @@ RENDERER_VERSION = 1
 # Above this size a code block is shown as plain escaped text: highlighting is
 # the costliest step and some lexers are super-linear on hostile input.
 MAX_HIGHLIGHT_CHARS = 100_000
+
+# Time one render may take before the rest is shown as escaped text (see the module docstring).
+RENDER_BUDGET_SECONDS = 0.25
 
 _LANGUAGE_NAME = re.compile(r"[a-z0-9+#-]{1,30}")
 
@@ -110,7 +120,7 @@ def _highlight_code(code: str, info: str) -> str:
 
 def _render_fence(self, tokens, idx, options, env) -> str:
     token = tokens[idx]
-    return _highlight_code(token.content, token.info)
+    return _highlight_code(token.content, "" if _is_over_budget(env) else token.info)
 
 
 def _render_code_block(self, tokens, idx, options, env) -> str:
@@ -144,6 +154,52 @@ def _render_cell_open(self, tokens, idx, options, env) -> str:
     return f"<{token.tag}>"
 
 
+class _OverBudget(Exception):
+    """Raised inside markdown-it's inline parser when the render's deadline has passed."""
+
+
+def _is_over_budget(env) -> bool:
+    deadline = env.get("render_deadline") if isinstance(env, dict) else None
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def _with_deadline(rule):
+    """An inline rule that first checks the render's deadline (the costly work is in these rules)."""
+
+    def checked(state, *args):
+        if _is_over_budget(state.env):
+            raise _OverBudget
+        return rule(state, *args)
+
+    return checked
+
+
+def _escaped_inline(content: str) -> list[Token]:
+    """Inline text as plain text tokens: escaped when rendered, newlines kept as line breaks."""
+    children: list[Token] = []
+    for number, line in enumerate(content.split("\n")):
+        if number:
+            children.append(Token("softbreak", "br", 0))
+        children.append(Token("text", "", 0, content=line))
+    return children
+
+
+def _parse_inline_within_budget(state) -> None:
+    """markdown-it's core "inline" rule, falling back to escaped text once the deadline passes."""
+    for token in state.tokens:
+        if token.type != "inline":
+            continue
+        if not _is_over_budget(state.env):
+            children: list[Token] = []
+            try:
+                state.md.inline.parse(token.content, state.md, state.env, children)
+                token.children = children
+                continue
+            except _OverBudget:
+                pass
+        token.children = _escaped_inline(token.content)
+
+
 def _build_markdown() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
@@ -158,6 +214,12 @@ def _build_markdown() -> MarkdownIt:
     md.add_render_rule("table_close", _render_table_close)
     md.add_render_rule("th_open", _render_cell_open)
     md.add_render_rule("td_open", _render_cell_open)
+    md.core.ruler.at("inline", _parse_inline_within_budget)
+    # "text" only skips ordinary characters; every other rule is where time can go.
+    for ruler in (md.inline.ruler, md.inline.ruler2):
+        for rule in list(ruler.__rules__):
+            if rule.name != "text":
+                ruler.at(rule.name, _with_deadline(rule.fn))
     return md
 
 
@@ -168,7 +230,8 @@ def render_markdown_safe(text: str | None) -> str:
     """Render Markdown to HTML that is safe to insert into a page as-is."""
     if not text:
         return ""
-    return _CLEANER.clean(_MARKDOWN.render(text))
+    env = {"render_deadline": time.perf_counter() + RENDER_BUDGET_SECONDS}
+    return _CLEANER.clean(_MARKDOWN.render(text, env))
 
 
 def render_plain_safe(text: str | None) -> str:

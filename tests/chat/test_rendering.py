@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import html
 import json
 import re
 import time
@@ -258,7 +259,7 @@ def test_sanitiser_runs_on_the_final_html(monkeypatch):
     """Even if the Markdown step produced live HTML, nh3 (the last step) would strip it."""
 
     class LeakyMarkdown:
-        def render(self, text):
+        def render(self, text, env=None):
             return (
                 '<img src=x onerror=alert(1)><script>alert(1)</script>'
                 '<a href="javascript:alert(1)" target="_blank">x</a>'
@@ -404,16 +405,59 @@ def test_a_long_answer_renders_whole_and_inert():
     assert out.count('class="codeblock"') >= 15 and out.count('class="table-wrap"') >= 5
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["> " * 5000 + "x", "[" * 5000, "*a " * 3000, "- " * 3000 + "x", "`" * 10000, "![" * 3000],
-    ids=["nested quotes", "brackets", "emphasis", "nested lists", "backticks", "images"],
-)
+# Each is 32,000 characters (a full message); bench/hostile.py prints what each costs.
+PATHOLOGICAL = {
+    "images": "![" * 16_000,
+    "brackets": "[" * 32_000,
+    "emphasis": "*a" * 16_000,
+    "unclosed links": "[a](" * 8_000,
+    "links in images": "[![" * 10_666,
+    "nested emphasis": "*" * 16_000 + "a" + "*" * 16_000,
+    "line breaks": "a\n" * 16_000,
+    "table rows": "| a | b |\n|---|---|\n" + "| x |\n" * 5_330,
+    "nested quotes": "> " * 16_000 + "x",
+    "nested lists": "- " * 16_000 + "x",
+    "backticks": "`" * 32_000,
+    "reference flood": "".join(f"[r{n}]: https://example.com/{n}\n" for n in range(1_200)) + "[x][r1]" * 500,
+}
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 def test_pathological_markdown_stays_cheap(text):
     start = time.perf_counter()
     out = render_markdown_safe(text)
     assert time.perf_counter() - start < 1.0
     assert problems_in(out) == []
+
+
+@pytest.mark.parametrize("name", ["images", "brackets", "unclosed links", "line breaks"])
+def test_text_over_the_render_budget_is_shown_escaped_with_its_line_breaks(monkeypatch, name):
+    """Nothing is lost: past the budget, the rest is the text itself, escaped, line by line."""
+    monkeypatch.setattr(rendering, "RENDER_BUDGET_SECONDS", 0.0)
+    text = PATHOLOGICAL[name]
+    out = render_markdown_safe(text)
+    assert out.startswith("<p>") and out.endswith("</p>\n")
+    assert html.unescape(out[3:-5].replace("<br>\n", "\n")) == text.rstrip("\n")
+    assert problems_in(out) == []
+
+
+def test_hostile_text_over_the_budget_stays_inert(monkeypatch):
+    monkeypatch.setattr(rendering, "RENDER_BUDGET_SECONDS", 0.0)
+    for text in HOSTILE.values():
+        assert problems_in(render_markdown_safe(text)) == [], text
+
+
+def test_code_over_the_budget_is_not_highlighted(monkeypatch):
+    monkeypatch.setattr(rendering, "RENDER_BUDGET_SECONDS", 0.0)
+    out = render_markdown_safe("```python\nprint('<b>')\n```")
+    assert "<code>print('&lt;b&gt;')\n</code>" in out
+
+
+def test_text_within_the_budget_renders_exactly_as_without_one():
+    sample = (FIXTURES / "long-answer.md").read_text(encoding="utf-8")
+    text = "\n\n".join([sample] * 5)
+    unbudgeted = rendering._CLEANER.clean(rendering._MARKDOWN.render(text))
+    assert render_markdown_safe(text) == unbudgeted
 
 
 def test_module_does_not_import_flask():
