@@ -16,8 +16,9 @@ from app.security.roles import login_required
 
 # The token must never travel to another site; same-origin (not no-referrer) so that the
 # "continue" form, which posts back here, passes Flask-WTF's same-origin Referer check on HTTPS.
+# no-store: a revoked link must not live on in a browser's or proxy's cache.
 SHARED_PAGE_HEADERS = {"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "same-origin",
-                       "Cache-Control": "private, no-cache"}
+                       "Cache-Control": "no-store"}
 
 
 def _user():
@@ -84,7 +85,7 @@ def update(share_id: uuid.UUID):
 def _gone():
     """Every missing share looks the same, whatever the reason (unknown, expired, revoked)."""
     return render_template("errors/error.html", status=404, title="Not found", message=services.GONE), 404, {
-        "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer", "Cache-Control": "private, no-cache"}
+        "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 @bp.get("/s/<token>")

@@ -14,6 +14,8 @@ from app.models.base import utcnow
 from app.sharing.models import Share
 from tests.factories import make_conversation
 
+pytestmark = pytest.mark.postgres  # snapshots copied in one transaction, tokens unique, view counters
+
 
 def share(person, conversation, expiry="7d") -> Share:
     response = person.post(f"/chat/{conversation.id}/share", {"expiry": expiry}, htmx=True)
@@ -51,7 +53,16 @@ def test_visitor_sees_the_snapshot_and_nothing_private(client, login_as):
         assert private not in html
     assert response.headers["X-Robots-Tag"].startswith("noindex")
     assert response.headers["Referrer-Policy"] in ("no-referrer", "same-origin")
-    assert "private" in response.headers["Cache-Control"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_share_pages_are_never_stored_by_browsers_or_proxies(client, login_as):
+    person = login_as("user")
+    link = share(person, make_conversation(person.user, messages=2))
+    assert client.get(f"/s/{link.share_token}").headers["Cache-Control"] == "no-store"
+    person.post(f"/shares/{link.id}/revoke", {"from": "panel"}, htmx=True)
+    gone = client.get(f"/s/{link.share_token}")
+    assert gone.status_code == 404 and gone.headers["Cache-Control"] == "no-store"
 
 
 def test_update_moves_the_snapshot_forward(client, login_as):
