@@ -1,5 +1,6 @@
-"""Fixtures: the app on SQLite and on PostgreSQL (every test runs on both), clients, users by role,
-a live server for the browser, and a query counter."""
+"""Fixtures: the app on SQLite (and on PostgreSQL too for tests marked `postgres`), clients, users by
+role, a live server, a signed-in browser page, and a query counter. Works under pytest-xdist: each
+worker has its own SQLite template, PostgreSQL cluster and Chromium."""
 from __future__ import annotations
 
 import contextvars
@@ -14,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
 from sqlalchemy import event
 from werkzeug.serving import make_server
 
@@ -32,6 +34,7 @@ TEST_CONFIG = {
     "TESTING": True,
     "LOGIN_SLOWDOWN_SECONDS": 0.01,
     "SERVER_NAME": None,
+    "ALLOW_PRIVATE_MODEL_HOSTS": True,  # the fake providers listen on 127.0.0.1
 }
 _database_numbers = itertools.count(1)
 
@@ -74,16 +77,32 @@ def _admin_connection(server_url: str):
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server) -> str:
+def postgres_template(postgres_server, worker_id) -> str:
     """A database migrated once and used as the template of each test's database."""
+    name = f"studio_template_{worker_id}"  # xdist workers may share a server (STUDIO_TEST_PG_URL)
     with _admin_connection(postgres_server) as conn:
-        conn.execute("DROP DATABASE IF EXISTS studio_template")
-        conn.execute("CREATE DATABASE studio_template")
-    _migrate(f"{postgres_server}/studio_template")
-    return "studio_template"
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    _migrate(f"{postgres_server}/{name}")
+    return name
 
 
-@pytest.fixture(params=DATABASES)
+def databases_for(marked_postgres: bool) -> list[str]:
+    """The databases a test runs on: all allowed ones when marked `postgres`, else just one
+    (SQLite when allowed: most tests do not depend on the database)."""
+    if marked_postgres:
+        return DATABASES
+    return ["sqlite"] if "sqlite" in DATABASES else DATABASES[:1]
+
+
+def pytest_generate_tests(metafunc):
+    """Give `database_url` (and so `app`) one parameter per database the test runs on."""
+    if "database_url" in metafunc.fixturenames:
+        marked = metafunc.definition.get_closest_marker("postgres") is not None
+        metafunc.parametrize("database_url", databases_for(marked), indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path):
     """A fresh, migrated database for one test."""
     if request.param == "sqlite":
@@ -113,9 +132,28 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+class SharedBytecodeCache(BytecodeCache):
+    """Compiled templates kept for the whole session, shared by every test's app (a new app
+    would otherwise compile each template again). Keyed by template name and source checksum."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = SharedBytecodeCache()
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app

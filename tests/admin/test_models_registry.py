@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from app.ai_models.models import AIModel
@@ -23,6 +24,7 @@ def test_fresh_install_has_the_demo_model_active(login_as):
     assert "Studio demo" in html and "demo" in html and "active" in html
 
 
+@pytest.mark.postgres
 def test_admin_registers_a_model_with_prices_and_roles(login_as):
     admin = login_as("admin")
     response = admin.post("/admin/models/new", VALID)
@@ -34,6 +36,7 @@ def test_admin_registers_a_model_with_prices_and_roles(login_as):
     assert entry.changes["after"]["model_id"] == "gpt-4o-mini" and entry.user_id == admin.user.id
 
 
+@pytest.mark.postgres
 def test_price_change_is_audited_with_before_and_after(login_as):
     admin = login_as("admin")
     model = make_model("Priced", prices=("1", "2", "0.5"))

@@ -113,6 +113,7 @@ def test_deactivation_signs_the_user_out_at_once(app, login_as):
     assert db.session.scalar(select(AuditLog.action).where(AuditLog.entity_id == str(target.id))) == "deactivate"
 
 
+@pytest.mark.postgres
 def test_user_search_finds_by_email_and_name_and_swaps_rows(login_as):
     admin = login_as("admin")
     make_user(email="grace@example.org", display_name="Grace Hopper")
@@ -125,6 +126,7 @@ def test_user_search_finds_by_email_and_name_and_swaps_rows(login_as):
     assert "No user matches" in admin.get("/admin/users?q=%25").get_data(as_text=True)
 
 
+@pytest.mark.postgres
 def test_admin_adds_edits_reorders_and_hides_navigation_items(login_as):
     admin = login_as("admin")
     response = admin.post("/admin/navigation", {"label": "Handbook", "link": "/account", "requires_role": "", "item_type": "link"})
@@ -169,6 +171,7 @@ def test_script_in_a_navigation_label_is_shown_as_text(login_as):
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
+@pytest.mark.postgres
 def test_audit_page_lists_entries_newest_first(login_as):
     admin = login_as("admin")
     target = make_user()
@@ -179,6 +182,7 @@ def test_audit_page_lists_entries_newest_first(login_as):
     assert admin.get(f"/admin/users/{target.id}").status_code == 200
 
 
+@pytest.mark.postgres
 def test_admin_pages_have_a_constant_number_of_queries(app, login_as):
     from tests.conftest import count_queries
 

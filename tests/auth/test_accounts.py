@@ -1,6 +1,7 @@
 """Register, sign in, sign out, the first admin, the account page and its sessions."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.auth.models import AuthEvent, User, UserSession
@@ -17,6 +18,7 @@ def register(client, email="ada@example.org", name="Ada", password="long enough 
     })
 
 
+@pytest.mark.postgres
 def test_first_account_is_admin_and_the_second_is_a_user(app):
     first, second = app.test_client(), app.test_client()
     assert register(first, "first@example.org").status_code == 303
@@ -46,6 +48,7 @@ def test_invalid_registration_keeps_what_was_typed_and_explains(client):
     assert db.session.scalar(select(User)) is None
 
 
+@pytest.mark.postgres
 def test_duplicate_email_is_refused_with_a_message(client):
     make_user(email="taken@example.org")
     html = register(client, email="Taken@Example.org").get_data(as_text=True)

@@ -1,6 +1,7 @@
 """Repeated sign-in failures are slowed, then refused for a while, and every attempt is recorded."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import AuthEvent
@@ -8,6 +9,8 @@ from app.security.audit import AuditLog
 from app.extensions import db
 from tests.conftest import csrf_token_of
 from tests.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.postgres  # counts of recent failures in a time window
 
 
 def attempt(client, email, password):

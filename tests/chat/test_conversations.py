@@ -38,6 +38,7 @@ def test_a_fresh_install_chats_with_the_offline_demo_model(login_as):
     assert "You said: Hello, Studio" in html
 
 
+@pytest.mark.postgres
 def test_conversation_lifecycle_rename_pin_archive_delete(login_as):
     person = login_as("user")
     conversation = start_chat(person, "Plan a trip to Lisbon\nwith details")
@@ -81,6 +82,7 @@ def test_messages_are_answered_in_order_with_history(login_as):
     assert roles == ["user", "assistant", "user", "assistant"]
 
 
+@pytest.mark.postgres
 def test_double_submit_stores_one_message(login_as):
     person = login_as("user")
     conversation = start_chat(person, "hello")
@@ -94,6 +96,7 @@ def test_double_submit_stores_one_message(login_as):
     wait_for_answer(last_answer(conversation).id)
 
 
+@pytest.mark.postgres
 def test_double_submit_of_a_new_chat_opens_one_conversation(login_as):
     person = login_as("user")
     token = composer_token(person.get("/chat").get_data(as_text=True))
@@ -104,6 +107,7 @@ def test_double_submit_of_a_new_chat_opens_one_conversation(login_as):
     wait_for_answer(last_answer(db.session.scalar(select(Conversation))).id)
 
 
+@pytest.mark.postgres
 def test_sending_while_an_answer_streams_is_refused_politely(login_as):
     person = login_as("user")
     conversation = start_chat(person, "[[echo:slow]] take your time")
@@ -144,6 +148,7 @@ def test_valid_options_are_stored_with_the_answer(login_as):
     assert (options.frequency_penalty, options.presence_penalty) == (Decimal("-1.50"), Decimal("2.00"))
 
 
+@pytest.mark.postgres
 def test_the_database_refuses_out_of_range_options_too(app):
     user = make_user()
     conversation = make_conversation(user, messages=2)
@@ -177,6 +182,7 @@ def test_inactive_model_cannot_be_used(login_as):
     assert person.post("/chat", {"content": "hi", "client_request_id": token, "model_id": str(retired.id)}).status_code == 404
 
 
+@pytest.mark.postgres
 def test_usage_cost_and_totals_are_recorded_exactly(login_as):
     priced = make_model("Priced demo", prices=("1.25", "10", "0.125"))
     person = login_as("user")
@@ -282,6 +288,7 @@ def test_script_in_messages_titles_and_model_output_is_inert(login_as):
     assert "<title>&lt;script&gt;" in pages[0]  # the title came from the message, escaped
 
 
+@pytest.mark.postgres
 def test_sidebar_pages_by_keyset_with_constant_queries(app, login_as):
     person = login_as("user")
     for number in range(35):
@@ -302,6 +309,7 @@ def test_sidebar_pages_by_keyset_with_constant_queries(app, login_as):
     assert len(queries) == len(more_queries) <= 5
 
 
+@pytest.mark.postgres
 def test_long_conversation_shows_the_last_50_and_loads_earlier(app, login_as):
     person = login_as("user")
     conversation = make_conversation(person.user, messages=120)

@@ -22,6 +22,8 @@ from tests.chat.helpers import wait_for_answer
 from tests.factories import make_user
 from tests.sse_client import read_events, signed_in_http_client
 
+pytestmark = pytest.mark.postgres  # two processes share the database
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -31,6 +31,7 @@ def provider_setup(request, monkeypatch):
         yield server, model
 
 
+@pytest.mark.postgres
 def test_answer_streams_from_the_provider_with_usage_and_cost(login_as, provider_setup):
     server, model = provider_setup
     server.scenario.cached_tokens = 2

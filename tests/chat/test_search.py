@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from app.chat.models import Message
 from app.core.markdown import render_markdown_safe
 from app.extensions import db
 from tests.conftest import count_queries
 from tests.factories import make_conversation
+
+pytestmark = pytest.mark.postgres  # full-text search differs per database (FTS5 vs tsvector)
 
 
 def write(conversation, role, text):

@@ -7,6 +7,7 @@ import re
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.chat.models import Message, ModelRequest
@@ -15,6 +16,8 @@ from app.models.base import utcnow
 from tests.chat.helpers import last_answer, start_chat, wait_for_answer
 from tests.factories import make_conversation, make_user
 from tests.sse_client import read_events, signed_in_http_client
+
+pytestmark = pytest.mark.postgres  # answers written by a background thread while requests read them
 
 SLOW = "[[echo:slow]] tell me a long story"
 

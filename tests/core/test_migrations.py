@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+import pytest
 from sqlalchemy import select
 
 from app.chat.search_index import is_search_index_object
 from app.extensions import db
 from app.nav.models import NavigationItem
+
+pytestmark = pytest.mark.postgres  # migrations and drift checks are per dialect
 
 
 def test_migrated_database_has_no_drift_from_the_models(app):

@@ -10,6 +10,8 @@ from app.folders.models import Folder
 from tests.conftest import count_queries
 from tests.factories import make_conversation
 
+pytestmark = pytest.mark.postgres  # tree moves, cycle and depth rules, ordering and query counts
+
 
 def make_folder(user, name, parent=None, **fields):
     folder = Folder(user_id=user.id, name=name, parent_id=parent.id if parent else None,

@@ -10,6 +10,8 @@ from tests.conftest import count_queries
 from tests.factories import make_user
 from tests.ideas.factories import make_idea
 
+pytestmark = pytest.mark.postgres  # ordering, paging, search and query counts
+
 
 def titles(html: str) -> list[str]:
     return re.findall(r'class="idea-card-title"[^>]*><a href="/ideas/[^"]+">([^<]+)</a>', html)

@@ -130,6 +130,7 @@ def test_the_author_cannot_edit_or_delete_once_the_idea_is_triaged(login_as, sta
     assert f"/ideas/{idea.id}/edit" not in person.get(f"/ideas/{idea.id}").get_data(as_text=True)
 
 
+@pytest.mark.postgres
 def test_the_author_deletes_a_new_idea_with_its_votes_and_notes(login_as):
     person = login_as("user")
     idea = make_idea(person.user, voters=[make_user(), make_user()])

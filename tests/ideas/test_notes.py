@@ -23,6 +23,7 @@ def note_count(idea) -> tuple[int, int]:
     return db.session.scalar(select(Idea.note_count).where(Idea.id == idea.id)), rows
 
 
+@pytest.mark.postgres
 def test_a_note_is_rendered_once_and_counted(login_as):
     person = login_as("user")
     idea = make_idea()
@@ -100,6 +101,7 @@ def test_a_note_is_reached_only_through_its_own_idea(login_as):
     assert note_count(idea) == (1, 1) and note_count(other_idea) == (0, 0)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("role", ["moderator", "admin"])
 def test_moderators_delete_any_note_and_it_is_audited(login_as, role):
     author = make_user()

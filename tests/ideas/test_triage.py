@@ -48,6 +48,7 @@ def test_triage_is_saved_and_audited_with_before_and_after(login_as, role):
     assert "Triage saved: planned, high priority." in moderator.get(f"/ideas/{idea.id}").get_data(as_text=True)
 
 
+@pytest.mark.postgres
 def test_completing_records_who_and_when_and_reopening_clears_it(login_as):
     moderator = login_as("moderator")
     idea = make_idea()
@@ -92,6 +93,7 @@ def test_unknown_triage_values_are_refused_without_a_500(login_as, data):
     assert idea.status == "new" and audit_entries(idea) == []
 
 
+@pytest.mark.postgres
 def test_the_database_refuses_unknown_states(app):
     idea = make_idea()
     for column, value in [("status", "shipped"), ("priority_level", "urgent"), ("vote_count", -1)]:

@@ -16,6 +16,8 @@ from tests.factories import make_user
 from tests.ideas.factories import make_idea
 from tests.sse_client import signed_in_http_client
 
+pytestmark = pytest.mark.postgres  # vote counts under concurrent writers and unique constraints
+
 
 def vote_rows(idea) -> int:
     return db.session.scalar(select(func.count()).select_from(IdeaVote).where(IdeaVote.idea_id == idea.id))

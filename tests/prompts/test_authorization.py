@@ -95,6 +95,7 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
         assert response.status_code == 302 and "/login" in response.headers["Location"], path
 
 
+@pytest.mark.postgres
 def test_other_peoples_private_prompts_never_show_in_search_or_lists(login_as):
     owner = login_as("user")
     make_prompt(owner.user, title="Confidential roadmap", tags=("internal",))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -12,6 +13,8 @@ from app.extensions import db
 from app.prompts import services
 from app.prompts.models import Prompt, Tag
 from tests.prompts.factories import make_prompt
+
+pytestmark = pytest.mark.postgres  # optimistic locking under concurrent edits
 
 EDIT = {"title": "Edited title", "content": "Edited {{ thing }}", "description": "", "tags": "a, b",
         "visibility": "private"}

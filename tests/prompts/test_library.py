@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from app.chat.models import Message
@@ -12,6 +13,8 @@ from app.prompts.models import Prompt, PromptView, Tag
 from tests.conftest import count_queries
 from tests.factories import make_conversation, make_user
 from tests.prompts.factories import make_prompt
+
+pytestmark = pytest.mark.postgres  # search, tag filters, sorting, paging and counters
 
 VALID = {"title": "Cold e-mail", "description": "Reach out politely.", "tags": "Writing, e-mail , writing",
          "content": "Write to {{ name }} about {{ topic = our product }}.", "visibility": "private"}

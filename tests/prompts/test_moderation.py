@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -44,6 +45,7 @@ def test_a_user_cannot_reach_moderation(login_as):
     assert prompt.moderation_status == "pending" and audit_entries(prompt) == []
 
 
+@pytest.mark.postgres
 def test_moderators_and_admins_see_the_queue_oldest_first(login_as):
     author = login_as("user").user
     make_prompt(author, title="Newer", status="pending", age_minutes=1)
@@ -131,6 +133,7 @@ def test_saving_without_any_change_keeps_the_approval(login_as):
     assert prompt.moderation_status == "approved" and prompt.version == 1
 
 
+@pytest.mark.postgres
 def test_a_moderator_approves_only_the_version_reviewed(login_as):
     author = login_as("user")
     prompt = make_prompt(author.user, title="Bait", content="Harmless text", status="pending")
@@ -145,6 +148,7 @@ def test_a_moderator_approves_only_the_version_reviewed(login_as):
     assert prompt.moderation_status == "pending" and audit_entries(prompt) == []
 
 
+@pytest.mark.postgres
 def test_a_decision_on_a_prompt_already_decided_is_refused(login_as):
     prompt = make_prompt(login_as("user").user, status="approved")
     response = login_as("moderator").post(f"/moderation/prompts/{prompt.id}/reject",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -30,6 +31,7 @@ def test_the_use_form_asks_each_variable_once_with_its_default(login_as):
     assert "{{ 7*7 }}" in html  # shown literally in the text
 
 
+@pytest.mark.postgres
 def test_using_fills_the_text_logs_it_counts_it_and_opens_a_chat(login_as):
     author = login_as("user")
     prompt = make_prompt(author.user, content="Write to {{ name }} in a {{ tone = warm }} tone.", status="approved")

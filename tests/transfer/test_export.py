@@ -34,6 +34,7 @@ def messages_of(conversation_id) -> list[Message]:
     return list(db.session.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)))
 
 
+@pytest.mark.postgres
 def test_json_export_is_a_download_with_every_detail(login_as):
     person = login_as("user")
     conversation = conversation_with_details(person.user)
@@ -112,6 +113,7 @@ def import_json(person, data: bytes):
     return response
 
 
+@pytest.mark.postgres
 def test_export_then_import_gives_the_same_titles_roles_texts_and_timestamps(login_as):
     person = login_as("user")
     original = conversation_with_details(person.user, title="Round trip ✓ <b>bold</b>", messages=6)
@@ -128,6 +130,7 @@ def test_export_then_import_gives_the_same_titles_roles_texts_and_timestamps(log
     assert after[1].content_html and "<strong>Alfa Pendular</strong>" in after[1].content_html
 
 
+@pytest.mark.postgres
 def test_round_trip_through_another_account(login_as):
     """What one person exports, another can import: the copy is theirs alone."""
     sender, receiver = login_as("user"), login_as("user")
@@ -138,6 +141,7 @@ def test_round_trip_through_another_account(login_as):
     assert sender.get(f"/chat/{copy.id}").status_code == 404
 
 
+@pytest.mark.postgres
 def test_export_of_a_round_tripped_file_is_stable(login_as):
     """Export → import → export again: the second file carries the same conversation."""
     person = login_as("user")

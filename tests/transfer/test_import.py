@@ -16,6 +16,8 @@ from app.chat.models import Conversation, Message
 from app.extensions import db
 from tests.factories import make_conversation
 
+pytestmark = pytest.mark.postgres  # all-or-nothing writes and stored timestamps
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MB = 1024 * 1024
 
