@@ -33,6 +33,7 @@ DATABASES = [name.strip() for name in os.environ.get("STUDIO_TEST_DATABASES", "s
 TEST_CONFIG = {
     "TESTING": True,
     "LOGIN_SLOWDOWN_SECONDS": 0.01,
+    "PASSWORD_HASH_PARAMS": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},  # cheap argon2id: 8 KiB
     "SERVER_NAME": None,
     "ALLOW_PRIVATE_MODEL_HOSTS": True,  # the fake providers listen on 127.0.0.1
 }
@@ -87,19 +88,21 @@ def postgres_template(postgres_server, worker_id) -> str:
     return name
 
 
-def databases_for(marked_postgres: bool) -> list[str]:
-    """The databases a test runs on: all allowed ones when marked `postgres`, else just one
-    (SQLite when allowed: most tests do not depend on the database)."""
-    if marked_postgres:
-        return DATABASES
-    return ["sqlite"] if "sqlite" in DATABASES else DATABASES[:1]
+def databases_for(mark) -> list[str]:
+    """The databases a test runs on: all allowed ones when marked `postgres` (only PostgreSQL with
+    `postgres(only=True)`), else just one: SQLite when allowed, as most tests do not depend on it."""
+    if mark is None:
+        return ["sqlite"] if "sqlite" in DATABASES else DATABASES[:1]
+    if mark.kwargs.get("only"):
+        return [name for name in DATABASES if name == "postgresql"]  # none: the test is skipped
+    return DATABASES
 
 
 def pytest_generate_tests(metafunc):
     """Give `database_url` (and so `app`) one parameter per database the test runs on."""
     if "database_url" in metafunc.fixturenames:
-        marked = metafunc.definition.get_closest_marker("postgres") is not None
-        metafunc.parametrize("database_url", databases_for(marked), indirect=True)
+        mark = metafunc.definition.get_closest_marker("postgres")
+        metafunc.parametrize("database_url", databases_for(mark), indirect=True)
 
 
 @pytest.fixture

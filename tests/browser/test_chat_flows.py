@@ -7,17 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, make_conversation, make_user
+from tests.factories import make_conversation, make_user
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, base_url, user):
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mail").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/chat$"))
 
 
 def send(page, text):
@@ -25,8 +17,8 @@ def send(page, text):
     page.get_by_role("button", name="Send").click()
 
 
-def test_send_watch_it_stream_then_stop_one(page, live_server):
-    sign_in(page, live_server, make_user())
+def test_send_watch_it_stream_then_stop_one(signed_in_page):
+    page = signed_in_page()
     send(page, "Hello demo, show me a table")
     expect(page).to_have_url(re.compile(r".*/chat/[0-9a-f-]{36}$"))
     answer = page.locator(".message-assistant").last
@@ -50,8 +42,8 @@ def test_send_watch_it_stream_then_stop_one(page, live_server):
     assert "word119" not in stopped.inner_text()
 
 
-def test_reload_mid_answer_continues_live(page, live_server):
-    sign_in(page, live_server, make_user())
+def test_reload_mid_answer_continues_live(signed_in_page):
+    page = signed_in_page()
     send(page, "[[echo:slow]] keep going after a reload")
     expect(page.locator(".message-assistant .streaming-text")).to_contain_text("You said:", timeout=10000)
     page.reload()
@@ -63,11 +55,11 @@ def test_reload_mid_answer_continues_live(page, live_server):
     assert body.count("You said:") == 1 and body.rstrip().endswith("word119")
 
 
-def test_rename_and_pin_a_conversation(page, live_server):
+def test_rename_and_pin_a_conversation(signed_in_page, live_server):
     user = make_user()
     make_conversation(user, title="Older topic", messages=2)
     conversation = make_conversation(user, title="Trip planning", messages=2)
-    sign_in(page, live_server, user)
+    page = signed_in_page(user=user)
     page.goto(f"{live_server}/chat/{conversation.id}")
     page.get_by_role("button", name="Rename").click()
     page.get_by_label("Title").fill("Lisbon in May")
@@ -83,11 +75,11 @@ def test_rename_and_pin_a_conversation(page, live_server):
     expect(page.get_by_role("list", name="Recent conversations").get_by_role("link", name="Older topic")).to_be_visible()
 
 
-def test_sidebar_loads_more_when_scrolled(page, live_server):
+def test_sidebar_loads_more_when_scrolled(signed_in_page):
     user = make_user()
     for number in range(45):
         make_conversation(user, title=f"Topic {number:02d}")
-    sign_in(page, live_server, user)
+    page = signed_in_page(user=user)
     recent = page.get_by_role("list", name="Recent conversations")
     expect(recent.get_by_role("link", name="Topic 44")).to_be_visible()
     expect(recent.locator("li.conversation-item")).to_have_count(30)

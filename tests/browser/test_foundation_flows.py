@@ -4,16 +4,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
+from tests.helpers.browser import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, base_url, email, password=PASSWORD):
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_sign_up_navigation_toast_and_sign_out(page, live_server):
@@ -41,10 +35,9 @@ def test_sign_up_navigation_toast_and_sign_out(page, live_server):
     expect(page).to_have_url(f"{live_server}/login?next=%2Faccount")
 
 
-def test_user_sees_no_admin_navigation_and_gets_403_on_admin(page, live_server):
+def test_user_sees_no_admin_navigation_and_gets_403_on_admin(signed_in_page, live_server):
     make_user(role="admin")
-    user = make_user(display_name="Plain User")
-    sign_in(page, live_server, user.email)
+    page = signed_in_page(display_name="Plain User")
     expect(page.get_by_role("link", name="Plain User")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_text("Admin", exact=True)).to_have_count(0)
@@ -53,10 +46,9 @@ def test_user_sees_no_admin_navigation_and_gets_403_on_admin(page, live_server):
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
 
 
-def test_admin_changes_a_role_inline_with_a_toast(page, live_server):
-    admin = make_user(role="admin")
+def test_admin_changes_a_role_inline_with_a_toast(signed_in_page, live_server):
     make_user(display_name="Future Moderator", email="future@example.org")
-    sign_in(page, live_server, admin.email)
+    page = signed_in_page("admin")
     page.goto(f"{live_server}/admin/users")
     page.get_by_label("Role of Future Moderator").select_option("moderator")
     expect(page.locator(".toast").filter(has_text="Future Moderator is now moderator.")).to_be_visible()

@@ -7,23 +7,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
+from tests.helpers.browser import sign_in
 from tests.ideas.factories import make_idea
 
 pytestmark = pytest.mark.browser
 
 
-def sign_in(page, base_url, user):
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mail").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
-def test_submit_vote_unvote_note_then_a_moderator_triages(page, live_server):
-    author = make_user(display_name="Ines Author")
-    sign_in(page, live_server, author)
+def test_submit_vote_unvote_note_then_a_moderator_triages(signed_in_page, live_server):
+    page = signed_in_page(display_name="Ines Author")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Ideas").click()
     expect(page.get_by_role("heading", name="Ideas")).to_be_visible()
     expect(page.get_by_text("No ideas yet.")).to_be_visible()
@@ -69,7 +61,8 @@ def test_submit_vote_unvote_note_then_a_moderator_triages(page, live_server):
     page.get_by_role("button", name="Sign out").click()
 
     moderator = make_user(role="moderator", display_name="Mo Derator")
-    sign_in(page, live_server, moderator)
+    sign_in(page, live_server, moderator.email)  # the same browser, after signing out
+    page.wait_for_url(lambda url: "/login" not in url)
     page.goto(f"{live_server}/ideas")
     page.get_by_role("link", name="Keyboard shortcut to send").click()
     page.get_by_label("Status").select_option("completed")
@@ -87,13 +80,13 @@ def test_submit_vote_unvote_note_then_a_moderator_triages(page, live_server):
     expect(page.get_by_text("No notes yet.")).to_be_visible()
 
 
-def test_the_board_filters_and_searches_in_place(page, live_server):
+def test_the_board_filters_and_searches_in_place(signed_in_page, live_server):
     person = make_user()
     voters = [make_user() for _ in range(2)]
     make_idea(person, title="Dark theme for code", status="planned", voters=voters)
     make_idea(person, title="Export as PDF", voters=voters[:1])
     make_idea(person, title="Shared folders", status="completed")
-    sign_in(page, live_server, person)
+    page = signed_in_page(user=person)
     page.goto(f"{live_server}/ideas")
     cards = page.locator(".idea-card-title")
     expect(cards).to_have_text(["Dark theme for code", "Export as PDF", "Shared folders"])

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_user
+from tests.helpers.browser import assert_looks_right
 from tests.ideas.factories import make_idea, make_note
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 DESCRIPTION = """Sending with **Ctrl+Enter** would stop accidental sends when typing long prompts.
 
@@ -32,28 +32,9 @@ A very long word that must wrap: Supercalifragilisticexpialidocious_and_then_som
 """
 
 
-def signed_in_page(browser, base_url, email, viewport, scheme):
-    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=scheme)
-    page = context.new_page()
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
-    return context, page
-
-
-def assert_fits_width(page):
-    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar is drawn where the page is scrolled
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 1, f"page scrolls sideways by {overflow}px"
-
-
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_ideas_pages_fit_and_are_captured(browser, live_server, viewport, scheme, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("screenshots once, on SQLite")
+def test_ideas_pages_fit_and_are_captured(signed_in_page, live_server, viewport, scheme):
     SHOTS.mkdir(parents=True, exist_ok=True)
     moderator = make_user(role="moderator", display_name="Mo Derator")
     people = [make_user(display_name=name) for name in ("Ada Lovelace", "Grace <img src=x onerror=alert(1)>",
@@ -72,25 +53,24 @@ def test_ideas_pages_fit_and_are_captured(browser, live_server, viewport, scheme
               status="declined", age_minutes=10)
     make_idea(moderator, title="Keyboard shortcut list", age_minutes=1)
 
-    context, page = signed_in_page(browser, live_server, moderator.email, viewport, scheme)
+    page = signed_in_page(user=moderator, viewport=viewport, color_scheme=scheme)
     page.goto(f"{live_server}/ideas")
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.screenshot(path=SHOTS / f"ideas-board-{viewport}-{scheme}.png", full_page=True)
 
     page.goto(f"{live_server}/ideas/{main.id}")
     page.get_by_role("button", name="Add note").click()
     page.get_by_text("Write a note first.").wait_for()
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.screenshot(path=SHOTS / f"ideas-idea-{viewport}-{scheme}.png", full_page=True)
 
     page.goto(f"{live_server}/ideas/new")
     page.get_by_label("Title").fill("T" * 20)
     page.get_by_role("button", name="Submit idea").click()
     page.get_by_text("Describe your idea").wait_for()
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.screenshot(path=SHOTS / f"ideas-new-{viewport}-{scheme}.png", full_page=True)
 
     page.goto(f"{live_server}/ideas?q=nothing-matches-this")
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.screenshot(path=SHOTS / f"ideas-empty-{viewport}-{scheme}.png")
-    context.close()

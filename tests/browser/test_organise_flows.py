@@ -10,21 +10,14 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from app.folders.models import Folder
-from tests.factories import PASSWORD, make_conversation, make_user
+from tests.factories import make_conversation, make_user
+from tests.helpers.browser import assert_looks_right
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-def sign_in(page, base_url, user):
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mail").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/chat$"))
-
-
-def test_drag_a_conversation_into_a_folder(page, live_server, database_url):
+def test_drag_a_conversation_into_a_folder(signed_in_page):
     user = make_user()
     work = Folder(user_id=user.id, name="Work", color="blue", icon="briefcase", sort_order=10)
     db.session.add(work)
@@ -32,22 +25,21 @@ def test_drag_a_conversation_into_a_folder(page, live_server, database_url):
     db.session.add(Folder(user_id=user.id, name="Reports", parent_id=work.id, color="green", icon="book"))
     db.session.commit()
     make_conversation(user, title="Quarterly numbers", messages=2)
-    sign_in(page, live_server, user)
+    page = signed_in_page(user=user)
     sidebar = page.get_by_role("complementary", name="Conversations")
     item = sidebar.get_by_role("list", name="Recent conversations").get_by_role("listitem").filter(has_text="Quarterly numbers")
     item.drag_to(sidebar.locator(".folder-summary").filter(has_text="Reports"))
     expect(page.locator(".toast").filter(has_text="Moved to “Reports”.")).to_be_visible()
     expect(sidebar.get_by_role("list", name="Conversations in Reports").get_by_role("link", name="Quarterly numbers")).to_be_visible()
     expect(sidebar.get_by_role("list", name="Recent conversations").get_by_role("link", name="Quarterly numbers")).to_have_count(0)
-    if database_url.startswith("sqlite"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SHOTS / "sidebar-folders-desktop-light.png")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / "sidebar-folders-desktop-light.png")
 
 
-def test_share_visit_as_a_stranger_then_revoke(page, browser, live_server, database_url):
+def test_share_visit_as_a_stranger_then_revoke(signed_in_page, browser, live_server):
     user = make_user(email="owner-private@example.org")
     conversation = make_conversation(user, title="Soup recipe", messages=4)
-    sign_in(page, live_server, user)
+    page = signed_in_page(user=user)
     page.goto(f"{live_server}/chat/{conversation.id}")
     page.get_by_text("Share", exact=True).click()
     page.get_by_label("Link expires").select_option("30d")
@@ -55,8 +47,7 @@ def test_share_visit_as_a_stranger_then_revoke(page, browser, live_server, datab
     expect(page.locator(".toast").filter(has_text="Share link created")).to_be_visible()
     link = page.get_by_label("Share link").first.input_value()
     assert re.fullmatch(rf"{re.escape(live_server)}/s/[A-Za-z0-9_-]{{32}}", link)
-    if database_url.startswith("sqlite"):
-        page.screenshot(path=SHOTS / "share-dialog-desktop-light.png")
+    page.screenshot(path=SHOTS / "share-dialog-desktop-light.png")
 
     for viewport, scheme in [({"width": 1280, "height": 800}, "light"), ({"width": 390, "height": 844}, "dark")]:
         stranger = browser.new_context(viewport=viewport, color_scheme=scheme)
@@ -67,11 +58,9 @@ def test_share_visit_as_a_stranger_then_revoke(page, browser, live_server, datab
         expect(visitor.get_by_text("Message 3 from the assistant")).to_be_visible()
         assert "owner-private@example.org" not in visitor.content()
         expect(visitor.get_by_role("textbox")).to_have_count(0)  # no composer
-        if database_url.startswith("sqlite"):
-            width = "desktop" if viewport["width"] > 800 else "phone"
-            visitor.screenshot(path=SHOTS / f"shared-visitor-{width}-{scheme}.png", full_page=True)
-            overflow = visitor.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 1
+        width = "desktop" if viewport["width"] > 800 else "phone"
+        visitor.screenshot(path=SHOTS / f"shared-visitor-{width}-{scheme}.png", full_page=True)
+        assert_looks_right(visitor)
         stranger.close()
 
     page.once("dialog", lambda dialog: dialog.accept())
@@ -83,7 +72,7 @@ def test_share_visit_as_a_stranger_then_revoke(page, browser, live_server, datab
     stranger.close()
 
 
-def test_search_and_open_a_result(page, live_server, database_url):
+def test_search_and_open_a_result(signed_in_page, live_server):
     user = make_user()
     conversation = make_conversation(user, title="Garden", messages=70)
     from app.chat.models import Message
@@ -94,13 +83,12 @@ def test_search_and_open_a_result(page, live_server, database_url):
     for n in range(40):
         db.session.add(Message(conversation_id=conversation.id, user_id=user.id, role="user", content=f"later {n}"))
     db.session.commit()
-    sign_in(page, live_server, user)
+    page = signed_in_page(user=user)
     page.goto(f"{live_server}/chat/search")
     page.get_by_label("Words to find in titles and messages").fill("tulip")
     hit = page.locator(".search-hit").first
     expect(hit.locator("mark")).to_have_text("tulips")
-    if database_url.startswith("sqlite"):
-        page.screenshot(path=SHOTS / "search-results-desktop-light.png")
+    page.screenshot(path=SHOTS / "search-results-desktop-light.png")
     hit.get_by_role("link").click()
     expect(page.locator(".message.is-target")).to_contain_text("When should I plant tulips?")
     expect(page.locator(".message.is-target")).to_be_in_viewport()

@@ -12,25 +12,17 @@ from sqlalchemy import select
 from app.extensions import db
 from app.prompts.models import Prompt
 from app.prompts.services import filled_text_for_use
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
 from tests.prompts.factories import make_prompt
 
 pytestmark = pytest.mark.browser
 
 
-def sign_in(page, base_url, user):
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mail").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/chat$"))
-
-
-def test_write_approve_find_by_tag_and_use_a_prompt(page, browser, live_server):
+def test_write_approve_find_by_tag_and_use_a_prompt(signed_in_page, live_server):
     author, moderator, reader = make_user(display_name="Ann Author"), make_user(role="moderator"), make_user()
 
     # The author writes a public prompt with two variables and two tags.
-    sign_in(page, live_server, author)
+    page = signed_in_page(user=author)
     page.goto(f"{live_server}/prompts")
     page.get_by_role("link", name="New prompt").click()
     page.get_by_label("Title").fill("Launch note")
@@ -45,21 +37,16 @@ def test_write_approve_find_by_tag_and_use_a_prompt(page, browser, live_server):
     expect(page.locator(".variable-list")).to_contain_text("default “friendly”")
 
     # A moderator, in another browser, approves it.
-    moderator_context = browser.new_context()
-    moderator_page = moderator_context.new_page()
-    sign_in(moderator_page, live_server, moderator)
+    moderator_page = signed_in_page(user=moderator)
     moderator_page.goto(f"{live_server}/moderation/prompts")
     item = moderator_page.get_by_role("article", name="Launch note")
     expect(item).to_contain_text("by Ann Author")
     item.get_by_role("button", name="Approve").click()
     expect(moderator_page.locator(".toast").filter(has_text="Approved “Launch note”.")).to_be_visible()
     expect(item.get_by_text("Public")).to_be_visible()
-    moderator_context.close()
 
     # A third person finds it by tag in the public library and uses it.
-    reader_context = browser.new_context()
-    reader_page = reader_context.new_page()
-    sign_in(reader_page, live_server, reader)
+    reader_page = signed_in_page(user=reader)
     reader_page.goto(f"{live_server}/prompts")
     reader_page.get_by_role("link", name="Public").click()
     results = reader_page.locator("#prompt-results")
@@ -80,17 +67,16 @@ def test_write_approve_find_by_tag_and_use_a_prompt(page, browser, live_server):
     assert filled_text_for_use(reader, event_id) == "Write a friendly note to Ada about our launch."
     # The chat opens with the composer filled, ready to send.
     expect(reader_page.get_by_label("Message", exact=True)).to_have_value("Write a friendly note to Ada about our launch.")
-    reader_context.close()
 
     db.session.expire_all()
     prompt = db.session.scalar(select(Prompt))
     assert (prompt.moderation_status, prompt.use_count, prompt.view_count) == ("approved", 1, 1)
 
 
-def test_tag_autocomplete_and_a_refused_variable_name(page, live_server):
+def test_tag_autocomplete_and_a_refused_variable_name(signed_in_page, live_server):
     person = make_user()
     make_prompt(person, tags=("writing", "wrestling"))
-    sign_in(page, live_server, person)
+    page = signed_in_page(user=person)
     page.goto(f"{live_server}/prompts/new")
     tags = page.get_by_label("Tags (optional)")
     tags.click()
@@ -104,10 +90,10 @@ def test_tag_autocomplete_and_a_refused_variable_name(page, live_server):
     expect(page.get_by_label("Tags (optional)")).to_have_value("email, wri")
 
 
-def test_delete_asks_first_then_the_prompt_is_gone(page, live_server):
+def test_delete_asks_first_then_the_prompt_is_gone(signed_in_page, live_server):
     person = make_user()
     prompt = make_prompt(person, title="Short-lived")
-    sign_in(page, live_server, person)
+    page = signed_in_page(user=person)
     page.goto(f"{live_server}/prompts/{prompt.id}")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()
@@ -116,12 +102,12 @@ def test_delete_asks_first_then_the_prompt_is_gone(page, live_server):
     expect(page.get_by_role("link", name="Short-lived")).to_have_count(0)
 
 
-def test_the_library_filters_as_you_type_and_sorts(page, live_server):
+def test_the_library_filters_as_you_type_and_sorts(signed_in_page, live_server):
     person = make_user()
     make_prompt(person, title="Haiku helper", use_count=1)
     make_prompt(person, title="Limerick helper", use_count=5)
     make_prompt(person, title="Sonnet outline", use_count=3)
-    sign_in(page, live_server, person)
+    page = signed_in_page(user=person)
     page.goto(f"{live_server}/prompts")
     results = page.locator("#prompt-results")
     page.get_by_label("Search").press_sequentially("helper")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_page_looks import SHOTS, assert_fits_width, signed_in_context
+from tests.browser.test_page_looks import SHOTS
 from tests.factories import make_user
+from tests.helpers.browser import assert_looks_right
 from tests.prompts.factories import make_prompt
 
 pytestmark = pytest.mark.browser
@@ -36,9 +37,7 @@ def make_library(author, others):
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_prompt_pages_fit_and_are_captured(browser, live_server, viewport, scheme, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("screenshots once, on SQLite")
+def test_prompt_pages_fit_and_are_captured(signed_in_page, live_server, viewport, scheme):
     SHOTS.mkdir(parents=True, exist_ok=True)
     author = make_user(role="moderator", display_name="Mo Moderator", email="mo@example.org")
     others = [make_user(display_name=f"Writer {n}") for n in range(3)]
@@ -55,7 +54,7 @@ def test_prompt_pages_fit_and_are_captured(browser, live_server, viewport, schem
                                   "{{ 7*7 }} stays as written.",
                           tags=("translation",), description="For e-mails to partners abroad.", status="pending")
 
-    context, page = signed_in_context(browser, live_server, author.email, viewport, scheme)
+    page = signed_in_page(user=author, viewport=viewport, color_scheme=scheme)
     shots = [
         ("prompts-library-mine", "/prompts"),
         ("prompts-library-public", "/prompts?tab=public&tags=writing"),
@@ -67,7 +66,7 @@ def test_prompt_pages_fit_and_are_captured(browser, live_server, viewport, schem
     ]
     for name, path in shots:
         page.goto(f"{live_server}{path}")
-        assert_fits_width(page)
+        assert_looks_right(page)
         page.screenshot(path=SHOTS / f"{name}-{viewport}-{scheme}.png", full_page=True)
     # The reject form with its error, after an empty reason.
     page.goto(f"{live_server}/moderation/prompts")
@@ -76,8 +75,7 @@ def test_prompt_pages_fit_and_are_captured(browser, live_server, viewport, schem
     item.get_by_role("button", name="Reject", exact=True).click()
     item = page.get_by_role("article", name="Translate politely")
     item.get_by_text("Say why, so the author can fix it.").wait_for()
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.evaluate("window.scrollTo(0, 0)")  # a full-page shot taken scrolled shows the sticky bar mid-page
     page.screenshot(path=SHOTS / f"prompts-moderation-error-{viewport}-{scheme}.png", full_page=True)
     assert pending.id
-    context.close()

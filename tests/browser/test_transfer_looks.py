@@ -6,33 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import PASSWORD, make_user
+from tests.helpers.browser import assert_looks_right
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 FIXTURE = Path(__file__).resolve().parents[1] / "transfer" / "fixtures" / "chatgpt-conversations.json"
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
-def assert_fits_width(page):
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 1, f"page scrolls sideways by {overflow}px"
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_import_report_fits_and_is_captured(browser, live_server, viewport, scheme, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("screenshots once, on SQLite")
+def test_import_report_fits_and_is_captured(signed_in_page, live_server, viewport, scheme):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    user = make_user(display_name="Importer")
-    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=scheme)
-    page = context.new_page()
-    page.goto(f"{live_server}/login")
-    page.get_by_label("E-mail").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
+    page = signed_in_page(display_name="Importer", viewport=viewport, color_scheme=scheme)
 
     page.goto(f"{live_server}/chat/import")
     page.get_by_label("File to import").set_input_files(str(FIXTURE))
@@ -40,14 +25,14 @@ def test_import_report_fits_and_is_captured(browser, live_server, viewport, sche
     page.get_by_role("heading", name="Imported 3 conversations (10 messages) from a ChatGPT export").wait_for(timeout=20000)
     page.get_by_text("Skipped 2 conversations").wait_for()
     assert page.evaluate("window.__owned === undefined && document.title.indexOf('owned') === -1")
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.screenshot(path=SHOTS / f"transfer-import-report-{viewport}-{scheme}.png", full_page=True)
 
     page.get_by_label("File to import").set_input_files(
         files=[{"name": "conversations.json", "mimeType": "application/json", "buffer": b"[" * 5000}])
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_role("alert").get_by_text("Nothing was imported.").wait_for()
-    assert_fits_width(page)
+    assert_looks_right(page)
     page.screenshot(path=SHOTS / f"transfer-import-refused-{viewport}-{scheme}.png", full_page=True)
 
     page.goto(f"{live_server}/chat/import")
@@ -56,4 +41,3 @@ def test_import_report_fits_and_is_captured(browser, live_server, viewport, sche
     page.get_by_role("link", name="Lisbon neighbourhoods for a week").first.click()
     page.get_by_role("heading", name="Lisbon neighbourhoods for a week").wait_for(timeout=20000)
     page.get_by_text("Which one is quiet but still close to the tram lines?").wait_for()
-    context.close()
