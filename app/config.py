@@ -51,14 +51,27 @@ def build_config(instance_path: Path) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("STUDIO_SECURE_COOKIES", is_production),
         "SESSION_COOKIE_NAME": "studio_session",
+        # Idle lifetime: a sign-in unused this long ends (the cookie and the server-side row).
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("STUDIO_SESSION_DAYS", 30)) * 86400,
+        # Absolute lifetime: a sign-in ends this long after it began, however active.
+        "SESSION_ABSOLUTE_LIFETIME": int(os.environ.get("STUDIO_SESSION_MAX_DAYS", 30)) * 86400,
         "REMEMBER_COOKIE_SECURE": _bool("STUDIO_SECURE_COOKIES", is_production),
         "PREFERRED_URL_SCHEME": "https" if is_production else "http",
-        # Login throttling: failures counted over a window, per account and per IP.
+        # Login throttling: failures counted over a window. A hard stop per (account, address) pair and
+        # per address; failures on an account from elsewhere only slow it down (no lockout).
         "LOGIN_WINDOW_SECONDS": int(os.environ.get("STUDIO_LOGIN_WINDOW_SECONDS", 900)),
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": int(os.environ.get("STUDIO_LOGIN_MAX_FAILURES", 5)),
         "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("STUDIO_LOGIN_MAX_FAILURES_IP", 20)),
         "LOGIN_SLOWDOWN_SECONDS": float(os.environ.get("STUDIO_LOGIN_SLOWDOWN_SECONDS", 0.5)),
+        # Argon2id cost, RFC 9106's low-memory profile: 64 MiB, 3 passes, 4 lanes. Old hashes carry
+        # their own parameters, so they verify after a change and are re-hashed at the next sign-in.
+        "PASSWORD_HASH_PARAMS": {
+            "time_cost": int(os.environ.get("STUDIO_ARGON2_TIME_COST", 3)),
+            "memory_cost": int(os.environ.get("STUDIO_ARGON2_MEMORY_KIB", 65536)),
+            "parallelism": int(os.environ.get("STUDIO_ARGON2_PARALLELISM", 4)),
+        },
+        # Password hashes running at once in one process (each holds the memory cost above).
+        "MAX_CONCURRENT_HASHES": int(os.environ.get("STUDIO_MAX_CONCURRENT_HASHES", 4)),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
     }

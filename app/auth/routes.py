@@ -21,7 +21,7 @@ from app.sharing import services as sharing_services
 
 @login_manager.user_loader
 def load_user(session_token: str):
-    return services.load_session_user(session_token)
+    return services.load_session_user(session_token, current_app.config)
 
 
 def _sign_in(user) -> None:
@@ -91,7 +91,7 @@ def _account_context(profile_form=None, password_form=None):
     return {
         "profile_form": profile_form or ProfileForm(display_name=user.display_name, formdata=None),
         "password_form": password_form or PasswordChangeForm(formdata=None),
-        "sessions": services.list_active_sessions(user),
+        "sessions": services.list_active_sessions(user, current_app.config),
         "current_session_id": user.current_session.id if user.current_session else None,
         "usage": chat_services.usage_this_month(user),
         "share_rows": sharing_services.shares_of_user(user),

@@ -1,27 +1,30 @@
 """Account rules: registration, sign-in with throttling, revocable sessions, profile and password."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import AuthEvent, User, UserSession
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.models.base import utcnow
-from app.security.audit import record_audit
+from app.security.audit import AuditLog, record_audit
 from app.security.origin import Origin
 
-password_hasher = PasswordHasher()  # argon2id with the library's current parameters
-# Verified against when the account is unknown, so both paths cost the same time.
-_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+MAX_LOGIN_DELAY_SECONDS = 3.0
+PENDING = "pending"  # an attempt reserved before its password is checked; counts as a failure until then
 
 
 class LoginRefused(DomainError):
@@ -33,22 +36,70 @@ class LoginRefused(DomainError):
 
 
 INCORRECT_CREDENTIALS = "Email or password is incorrect."
+DUPLICATE_EMAIL = "An account with this e-mail already exists."
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+@functools.cache
+def _hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
+@functools.cache
+def _hash_slots(size: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(max(1, size))
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verified against when the account is unknown, so both paths cost the same time.
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
+def _hashing() -> tuple[PasswordHasher, threading.BoundedSemaphore]:
+    """The configured argon2id hasher and this process's hash slots (each hash holds its memory cost)."""
+    config = current_app.config
+    params = config["PASSWORD_HASH_PARAMS"]
+    hasher = _hasher(params["time_cost"], params["memory_cost"], params["parallelism"])
+    return hasher, _hash_slots(config["MAX_CONCURRENT_HASHES"])
+
+
 def hash_password(password: str) -> str:
-    return password_hasher.hash(password)
+    """An argon2id hash with the configured parameters, waiting for a free hash slot."""
+    hasher, slots = _hashing()
+    with slots:
+        return hasher.hash(password)
+
+
+def _verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether the password matches; a missing hash costs a verification too and never matches."""
+    hasher, slots = _hashing()
+    candidate = stored_hash or _dummy_hash(hasher)
+    with slots:
+        try:
+            return hasher.verify(candidate, password) and stored_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def password_matches(user: User | None, password: str) -> bool:
     """Check a password in constant-ish time whether or not the account exists."""
-    try:
-        return password_hasher.verify(user.hashed_password if user else _DUMMY_HASH, password) and bool(user)
-    except (VerificationError, InvalidHashError):
-        return False
+    return _verify_password(user.hashed_password if user else None, password)
+
+
+def _take_turns(key: str) -> None:
+    """Make transactions that pass the same key run one after another, from here until they end.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key. SQLite: the database's single write
+    lock, taken now (BEGIN IMMEDIATE) rather than at the first write, so every writer waits."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    elif connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def get_user_by_email(email: str) -> User | None:
@@ -58,15 +109,29 @@ def get_user_by_email(email: str) -> User | None:
 def create_user(email: str, display_name: str, password: str, role: str | None = None) -> User:
     """Create an account; the first account ever becomes admin. Raises Conflict if the e-mail is taken."""
     email = normalize_email(email)
+    # Hashed first: outside any lock, and a taken e-mail costs the same time as a free one.
+    hashed_password = hash_password(password)
     if get_user_by_email(email) is not None:
-        raise Conflict("An account with this e-mail already exists.")
+        raise Conflict(DUPLICATE_EMAIL)
     if role is None:
-        has_users = db.session.scalar(select(User.id).limit(1)) is not None
-        role = "user" if has_users else "admin"
-    user = User(email=email, display_name=display_name.strip(), hashed_password=hash_password(password), role=role)
+        role = "admin" if _is_first_account() else "user"
+    user = User(email=email, display_name=display_name.strip(), hashed_password=hashed_password, role=role)
     db.session.add(user)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same e-mail registered a moment ago
+        db.session.rollback()
+        raise Conflict(DUPLICATE_EMAIL) from None
     return user
+
+
+def _is_first_account() -> bool:
+    """Whether no account exists yet. Simultaneous first sign-ups take turns until each commits,
+    so exactly one of them sees an empty table."""
+    if db.session.scalar(select(User.id).limit(1)) is not None:
+        return False
+    _take_turns("studio.first-account")
+    return db.session.scalar(select(User.id).limit(1)) is None
 
 
 def register(email: str, display_name: str, password: str, origin: Origin) -> tuple[User, str]:
@@ -92,8 +157,8 @@ def _record_event(user_id, event_type, identifier, origin: Origin, *, success, r
     )
 
 
-def _recent_failures(config: dict, *, identifier: str | None = None, ip_address: str | None = None) -> int:
-    since = utcnow() - timedelta(seconds=config["LOGIN_WINDOW_SECONDS"])
+def _recent_failures(since: datetime, *, identifier: str | None = None, ip_address: str | None = None) -> int:
+    """Failed (or still pending) sign-ins since then, for a login name, an address, or both."""
     query = select(func.count(AuthEvent.id)).where(
         AuthEvent.event_type == "login",
         AuthEvent.success.is_(False),
@@ -107,48 +172,89 @@ def _recent_failures(config: dict, *, identifier: str | None = None, ip_address:
     return db.session.scalar(query) or 0
 
 
-def log_in(email: str, password: str, origin: Origin, config: dict) -> tuple[User, str]:
-    """Check credentials under throttling; returns the user and a new session token or raises LoginRefused."""
-    identifier = normalize_email(email)[:254]
-    account_failures = _recent_failures(config, identifier=identifier)
-    ip_failures = _recent_failures(config, ip_address=origin.ip_address) if origin.ip_address else 0
-    user = get_user_by_email(identifier)
+def _login_delay(account_failures: int, config: dict) -> float:
+    """Seconds to wait before checking a password of an account with that many recent failures."""
+    slow_after = max(1, config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] - 2)
+    if account_failures < slow_after:
+        return 0.0
+    return min(MAX_LOGIN_DELAY_SECONDS, config["LOGIN_SLOWDOWN_SECONDS"] * (account_failures - slow_after + 1))
 
-    if (
-        account_failures >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
-        or ip_failures >= config["LOGIN_MAX_FAILURES_PER_IP"]
-    ):
-        # Same answer whether the password is right or the account exists at all.
-        _record_event(user.id if user else None, "login", identifier, origin, success=False, reason="throttled")
-        record_audit(None, "user", user.id if user else None, "login_throttled",
-                     after={"login": identifier, "account_failures": account_failures, "ip_failures": ip_failures},
-                     ip_address=origin.ip_address, user_agent=origin.user_agent)
+
+def _reserve_login_attempt(identifier: str, user_id, origin: Origin, config: dict) -> tuple[AuthEvent, float]:
+    """Record the attempt as pending, then count it with the others; returns it and the delay to wait.
+
+    One short transaction that attempts from the same address take in turn, so simultaneous guesses
+    cannot all pass the count. Over a hard limit (this login from this address, or this address
+    overall) the attempt is recorded as throttled and LoginRefused is raised, whatever the password."""
+    ip_address = origin.ip_address
+    _take_turns(f"studio.login.{ip_address or identifier}")
+    attempt = AuthEvent(user_id=user_id, event_type="login", login_identifier=identifier, ip_address=ip_address,
+                        user_agent=origin.user_agent, success=False, failure_reason=PENDING)
+    db.session.add(attempt)
+    db.session.flush()
+    since = utcnow() - timedelta(seconds=config["LOGIN_WINDOW_SECONDS"])
+    # Counts include this attempt.
+    pair_count = _recent_failures(since, identifier=identifier, ip_address=ip_address)
+    address_count = _recent_failures(since, ip_address=ip_address) if ip_address else 0
+    if pair_count > config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] or address_count > config["LOGIN_MAX_FAILURES_PER_IP"]:
+        attempt.failure_reason = "throttled"
+        record_audit(None, "user", user_id, "login_throttled",
+                     after={"login": identifier, "address_failures_for_login": pair_count - 1,
+                            "address_failures": address_count - 1},
+                     ip_address=ip_address, user_agent=origin.user_agent)
         db.session.commit()
         minutes = max(1, config["LOGIN_WINDOW_SECONDS"] // 60)
+        # Same answer whether the password is right or the account exists at all.
         raise LoginRefused(
             f"Too many failed sign-in attempts. Sign-in is paused for up to {minutes} minutes; try again later.",
             throttled=True,
         )
+    # Failures on the account from anywhere slow it down; from elsewhere they never lock this address out.
+    account_failures = _recent_failures(since, identifier=identifier) - 1
+    delay = _login_delay(account_failures, config)
+    failures_elsewhere = account_failures - (pair_count - 1)
+    if delay and failures_elsewhere and user_id is not None:
+        _audit_login_delay_once(user_id, since, origin,
+                                {"login": identifier, "failures_elsewhere": failures_elsewhere, "delay_seconds": delay})
+    db.session.commit()
+    return attempt, delay
 
-    # Slow down guessing before refusing outright.
-    slow_after = max(1, config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] - 2)
-    if account_failures >= slow_after:
-        time.sleep(min(3.0, config["LOGIN_SLOWDOWN_SECONDS"] * (account_failures - slow_after + 1)))
 
-    if not password_matches(user, password):
-        reason = "bad_password" if user else "unknown_account"
-        _record_event(user.id if user else None, "login", identifier, origin, success=False, reason=reason)
+def _audit_login_delay_once(user_id, since: datetime, origin: Origin, details: dict) -> None:
+    """Note in the audit log, once per window, that an account's sign-ins are slowed by failures elsewhere."""
+    already = db.session.scalar(
+        select(AuditLog.id).where(AuditLog.entity_type == "user", AuditLog.entity_id == str(user_id),
+                                  AuditLog.action == "login_delayed", AuditLog.created_at >= since).limit(1)
+    )
+    if already is None:
+        record_audit(None, "user", user_id, "login_delayed", after=details,
+                     ip_address=origin.ip_address, user_agent=origin.user_agent)
+
+
+def log_in(email: str, password: str, origin: Origin, config: dict) -> tuple[User, str]:
+    """Check credentials under throttling; returns the user and a new session token or raises LoginRefused."""
+    identifier = normalize_email(email)[:254]
+    user = get_user_by_email(identifier)
+    user_id, stored_hash = (user.id, user.hashed_password) if user else (None, None)
+    attempt, delay = _reserve_login_attempt(identifier, user_id, origin, config)
+
+    # No transaction is open from here until the outcome is written: the wait and the hash hold no lock.
+    if delay:
+        time.sleep(delay)
+    if not _verify_password(stored_hash, password):
+        attempt.failure_reason = "bad_password" if user else "unknown_account"
         db.session.commit()
         raise LoginRefused(INCORRECT_CREDENTIALS)
     if not user.is_active_account:
-        _record_event(user.id, "login", identifier, origin, success=False, reason="deactivated")
+        attempt.failure_reason = "deactivated"
         db.session.commit()
         raise LoginRefused("This account is deactivated. Ask an administrator.")
 
-    if password_hasher.check_needs_rehash(user.hashed_password):
+    hasher, _slots = _hashing()
+    if hasher.check_needs_rehash(stored_hash):
         user.hashed_password = hash_password(password)
     user.last_login_at = utcnow()
-    _record_event(user.id, "login", identifier, origin, success=True)
+    attempt.success, attempt.failure_reason = True, None
     token = _start_session(user, origin)
     db.session.commit()
     return user, token
@@ -204,8 +310,16 @@ def _start_session(user: User, origin: Origin) -> str:
     return token
 
 
-def load_session_user(token: str) -> User | None:
-    """The active user behind a session token, or None if the session was revoked or the user deactivated."""
+def _lifetimes(config: dict) -> tuple[timedelta, timedelta]:
+    """The idle and the absolute lifetime of a session."""
+    idle = config["PERMANENT_SESSION_LIFETIME"]
+    idle = idle if isinstance(idle, timedelta) else timedelta(seconds=idle)
+    return idle, timedelta(seconds=config["SESSION_ABSOLUTE_LIFETIME"])
+
+
+def load_session_user(token: str, config: dict) -> User | None:
+    """The active user behind a session token, or None if the session was revoked, has expired (idle
+    or absolute lifetime) or the user is deactivated."""
     if not token or len(token) > 100:
         return None
     session_row = db.session.scalar(
@@ -214,6 +328,14 @@ def load_session_user(token: str) -> User | None:
     if session_row is None or not session_row.user.is_active_account:
         return None
     now = utcnow()
+    idle, absolute = _lifetimes(config)
+    ended = ("expired" if now - session_row.created_at > absolute
+             else "idle" if session_row.last_seen_at is not None and now - session_row.last_seen_at > idle
+             else None)
+    if ended:
+        session_row.revoked_at, session_row.revoked_reason = now, ended
+        db.session.commit()
+        return None
     if session_row.last_seen_at is None or now - session_row.last_seen_at > LAST_SEEN_RESOLUTION:
         session_row.last_seen_at = now
         db.session.commit()
@@ -232,11 +354,16 @@ def log_out(user: User, origin: Origin) -> None:
     db.session.commit()
 
 
-def list_active_sessions(user: User) -> list[UserSession]:
+def list_active_sessions(user: User, config: dict) -> list[UserSession]:
+    """The user's sessions that are neither revoked nor expired, most recently used first."""
+    idle, absolute = _lifetimes(config)
+    now = utcnow()
     return list(
         db.session.scalars(
             select(UserSession)
-            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None),
+                   UserSession.created_at >= now - absolute,
+                   or_(UserSession.last_seen_at.is_(None), UserSession.last_seen_at >= now - idle))
             .order_by(UserSession.last_seen_at.desc())
             .limit(100)
         )

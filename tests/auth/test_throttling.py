@@ -13,23 +13,53 @@ from tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.postgres  # counts of recent failures in a time window
 
 
-def attempt(client, email, password):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token_of(client)})
+ATTACKER, OWNER = "198.51.100.7", "203.0.113.9"
 
 
-def test_account_is_locked_after_repeated_failures_even_for_the_right_password(app, client):
+def attempt(client, email, password, address=None):
+    extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token_of(client)},
+                       **extra)
+
+
+def test_the_guessing_address_is_refused_even_with_the_right_password(app, client):
     user = make_user()
     limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
     for _ in range(limit):
         assert "Email or password is incorrect." in attempt(client, user.email, "wrong guess").get_data(as_text=True)
-    locked = attempt(client, user.email, PASSWORD)
-    assert locked.status_code == 429
-    assert "Too many failed sign-in attempts" in locked.get_data(as_text=True)
+    wrong = attempt(client, user.email, "another guess")
+    right = attempt(client, user.email, PASSWORD)
+    assert right.status_code == wrong.status_code == 429
+    assert right.get_data(as_text=True) == wrong.get_data(as_text=True)  # nothing tells the password was right
+    assert "Too many failed sign-in attempts" in right.get_data(as_text=True)
     assert client.get("/account").status_code == 302  # not signed in
     throttled = db.session.scalar(select(func.count(AuthEvent.id)).where(AuthEvent.failure_reason == "throttled"))
-    assert throttled == 1
-    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "login_throttled"))
-    assert audit.entity_id == str(user.id) and audit.changes["after"]["account_failures"] == limit
+    assert throttled == 2
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "login_throttled").limit(1))
+    assert audit.entity_id == str(user.id) and audit.changes["after"]["address_failures_for_login"] == limit
+
+
+def test_an_attacker_elsewhere_cannot_lock_the_owner_out(app):
+    owner = make_user()
+    attacker = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] + 2):
+        attempt(attacker, owner.email, "wrong guess", ATTACKER)
+    assert attempt(attacker, owner.email, PASSWORD, ATTACKER).status_code == 429
+
+    assert attempt(app.test_client(), owner.email, PASSWORD, OWNER).status_code == 303
+    # The pressure on the account is on record for the administrators.
+    delayed = db.session.scalar(select(AuditLog).where(AuditLog.action == "login_delayed").limit(1))
+    assert delayed.entity_id == str(owner.id) and delayed.ip_address == OWNER
+
+
+def test_guesses_from_many_addresses_slow_the_account_down_but_never_lock_it(app):
+    owner = make_user()
+    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    for number in range(3):
+        attacker = app.test_client()
+        for _ in range(limit):
+            attempt(attacker, owner.email, "wrong guess", f"198.51.100.{number + 10}")
+    assert attempt(app.test_client(), owner.email, PASSWORD, OWNER).status_code == 303
 
 
 def test_locked_unknown_account_gives_the_same_answer(app, client):
