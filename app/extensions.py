@@ -28,7 +28,8 @@ csrf = CSRFProtect()
 
 def configure_sqlite(engine) -> None:
     """SQLite as a server-side database: WAL so readers never block the writer of a streaming
-    answer, a busy timeout instead of 'database is locked', and foreign keys enforced."""
+    answer, a busy timeout (a writer waits up to 10 s for the lock, then the request answers 503)
+    and foreign keys enforced."""
 
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection, _record):

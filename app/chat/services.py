@@ -383,13 +383,15 @@ class ImportedMessage:
     content: str
     created_at: datetime | None = None
     model_name: str | None = None
+    content_html: str | None = None  # rendered by the caller before its write transaction opens
 
 
 def add_imported_conversation(user, title: str, messages: list[ImportedMessage], *,
                               created_at: datetime | None = None, model: AIModel | None = None,
                               system_prompt: str | None = None) -> Conversation:
     """Add a finished conversation (from an export) to the current transaction; the caller commits,
-    so a file imports whole or not at all. Text is stored as written and rendered safely once."""
+    so a file imports whole or not at all. Text is stored as written and rendered safely once: pass
+    `content_html` already rendered, or rendering runs here, inside the caller's write transaction."""
     from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 
     now = utcnow()
@@ -406,7 +408,8 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
         content = imported.content.replace("\x00", "")
         db.session.add(Message(
             conversation_id=conversation.id, user_id=user.id, role=imported.role, content=content,
-            content_html=render_markdown_safe(content) if imported.role == "assistant" else None,
+            content_html=(imported.content_html if imported.content_html is not None else render_markdown_safe(content))
+            if imported.role == "assistant" else None,
             renderer_version=RENDERER_VERSION, status="complete", created_at=imported.created_at or created_at,
             parts=[{"type": "text", "text": content}] + (
                 [{"type": "data", "data_content": {"imported_model": imported.model_name}}] if imported.model_name else [])))

@@ -211,6 +211,8 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
         return False
     if text is None:
         text, reasoning = message.content, message.reasoning_content
+    # Rendered before anything is written: a costly render must never hold the database's write lock.
+    content_html = render_markdown_safe(text or "")
     now = utcnow()
     model = message.model
     input_tokens = usage.input_tokens if usage else 0
@@ -222,7 +224,7 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
                         model.output_cost_per_million, model.cached_input_cost_per_million)
     message.content = text or ""
     message.reasoning_content = reasoning or None
-    message.content_html = render_markdown_safe(message.content)
+    message.content_html = content_html
     message.renderer_version = RENDERER_VERSION
     message.parts = [{"type": "text", "text": message.content}] + (
         [{"type": "reasoning", "text": reasoning}] if reasoning else [])

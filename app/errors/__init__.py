@@ -1,8 +1,9 @@
 """Domain errors raised by services, and the one place that maps them (and HTTP errors) to responses."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -48,6 +49,7 @@ TITLES = {
     422: "Invalid input",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Busy",
 }
 
 DEFAULT_MESSAGES = {
@@ -58,7 +60,21 @@ DEFAULT_MESSAGES = {
     413: "What you sent is larger than this server accepts.",
     429: "Too many requests. Wait a little and try again.",
     500: "The server hit an error. Nothing you typed was lost on our side; try again.",
+    503: "Studio is busy, try again in a moment.",
 }
+
+BUSY_RETRY_AFTER_SECONDS = 2
+# PostgreSQL: lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
+_BUSY_SQLSTATES = {"55P03", "40001", "40P01"}
+
+
+def is_database_busy(error: BaseException) -> bool:
+    """Whether a database error means "another writer holds the lock": worth retrying, not a bug."""
+    if not isinstance(error, OperationalError):
+        return False
+    if getattr(error.orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig) or "database table is locked" in str(error.orig)
 
 
 def _wants_json() -> bool:
@@ -101,6 +117,16 @@ def register_error_handlers(app: Flask) -> None:
         status = error.code or 500
         message = None if status in DEFAULT_MESSAGES else error.description
         return error_response(status, message)
+
+    @app.errorhandler(OperationalError)
+    def handle_database_error(error: OperationalError):
+        if not is_database_busy(error):
+            return handle_unexpected_error(error)
+        db.session.rollback()
+        app.logger.warning("database busy on %s %s: %s", request.method, request.path, error.orig)
+        response = make_response(error_response(503))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected_error(error: Exception):

@@ -8,7 +8,7 @@ import logging
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from urllib.parse import quote
@@ -16,6 +16,8 @@ from urllib.parse import quote
 from app.ai_models import services as model_services
 from app.chat import services as chat_services
 from app.chat.services import ImportedMessage
+from app.core.markdown import render_markdown_safe
+from app.errors import is_database_busy
 from app.extensions import db
 from app.models.base import utcnow
 from app.transfer import chatgpt
@@ -75,28 +77,46 @@ class ImportReport:
 
 def import_file(user, data: bytes) -> ImportReport:
     """Read the file and write its conversations in one transaction: all of them or none.
-    Raises ImportRefused (nothing written) for a file that cannot be read or breaks a limit."""
+    Raises ImportRefused (nothing written) for a file that cannot be read or breaks a limit.
+
+    Parsing, rendering and model matching all happen before the transaction opens, so the write
+    (which holds SQLite's one write lock) is only the inserts: other people's sends never wait for
+    this file's Markdown."""
     parsed = read_export(data)
     imported: list[ImportedItem] = []
     if not parsed.conversations:
         return ImportReport(parsed.source, imported, parsed.skipped)
-    models = _ModelMatcher(user)
+    render_answers(parsed)
+    matcher = _ModelMatcher(user)
+    models = [matcher.find(c.model_provider, c.model_id) for c in parsed.conversations]
     try:
-        for conversation in parsed.conversations:
+        for conversation, model in zip(parsed.conversations, models):
             written = chat_services.add_imported_conversation(
                 user, conversation.title, conversation.messages, created_at=conversation.created_at,
-                model=models.find(conversation.model_provider, conversation.model_id),
-                system_prompt=conversation.system_prompt)
+                model=model, system_prompt=conversation.system_prompt)
             imported.append(ImportedItem(written.id, written.title, len(conversation.messages),
                                          written.created_at, conversation.notes))
         db.session.commit()
-    except Exception:
+    except Exception as error:
         # Whatever failed, the file imports whole or not at all; the person gets a message, not a 500.
         db.session.rollback()
+        if is_database_busy(error):
+            raise  # another writer held the lock: "busy, try again" (503), nothing was written
         log.exception("import of %s failed; rolled back", parsed.source)
         raise ImportRefused("The database refused part of this file, so nothing was imported. "
                             "Nothing of it was kept; try again, or import a smaller file.")
     return ImportReport(parsed.source, imported, parsed.skipped)
+
+
+def render_answers(parsed: ParsedFile) -> None:
+    """Give every answer of the file its sanitised HTML, one message at a time (each within the
+    Markdown budget), replacing the messages in place rather than building a second copy."""
+    for conversation in parsed.conversations:
+        messages = conversation.messages
+        for position, message in enumerate(messages):
+            if message.role == "assistant" and message.content_html is None:
+                messages[position] = replace(
+                    message, content_html=render_markdown_safe(message.content.replace("\x00", "")))
 
 
 class _ModelMatcher:
