@@ -13,6 +13,11 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list of names, blanks dropped."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 def load_secret_key(instance_path: Path) -> str:
     """Return SECRET_KEY from the environment, else one generated once and kept in instance/."""
     from_env = os.environ.get("SECRET_KEY")
@@ -74,4 +79,11 @@ def build_config(instance_path: Path) -> dict:
         "MAX_CONCURRENT_HASHES": int(os.environ.get("STUDIO_MAX_CONCURRENT_HASHES", 4)),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
+        # The model registry: key variables allowed besides *_API_KEY, and whether models may live on
+        # private or loopback hosts (link-local and metadata addresses are refused regardless).
+        "MODEL_KEY_VARIABLES": _names(os.environ.get("STUDIO_MODEL_KEY_VARIABLES", "")),
+        "ALLOW_PRIVATE_MODEL_HOSTS": _bool("STUDIO_ALLOW_PRIVATE_MODEL_HOSTS", False),
+        # The demo model's pace, in seconds between chunks (normal, and for `[[echo:slow]]`).
+        "ECHO_DELAY_SECONDS": float(os.environ.get("STUDIO_ECHO_DELAY") or 0.03),
+        "ECHO_SLOW_DELAY_SECONDS": float(os.environ.get("STUDIO_ECHO_SLOW_DELAY") or 0.3),
     }

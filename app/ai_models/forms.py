@@ -1,11 +1,29 @@
 """The model registry form: limits written once."""
 from decimal import Decimal
 
+from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.ai_models.safety import base_url_refusal, key_variable_refusal
 from app.llm.registry import PROVIDERS
 from app.security.roles import Role
 
@@ -46,6 +64,20 @@ class AIModelForm(FlaskForm):
                                                  validators=[InputRequired(), PRICE_RANGE])
     allowed_roles = MultiCheckboxField("Allowed roles (none ticked: everyone)", choices=Role.choices())
     active = BooleanField("Active", default=True)
+
+    def validate_base_url(self, field) -> None:
+        """Only addresses a call would be allowed to reach (resolved now; checked again at each call)."""
+        if field.data and not field.errors:
+            refusal = base_url_refusal(field.data, allow_private=current_app.config.get("ALLOW_PRIVATE_MODEL_HOSTS", False))
+            if refusal:
+                raise ValidationError(refusal)
+
+    def validate_api_key_env(self, field) -> None:
+        """Only variables the operator allows may hold a model's key (checked again at each call)."""
+        if field.data and not field.errors:
+            refusal = key_variable_refusal(field.data, current_app.config.get("MODEL_KEY_VARIABLES", ()))
+            if refusal:
+                raise ValidationError(refusal)
 
     def values(self) -> dict:
         def price(field):

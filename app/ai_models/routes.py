@@ -17,7 +17,7 @@ admin_required = role_required(Role.ADMIN)
 @admin_required
 def index():
     """Every registered model with its prices, roles and key status."""
-    return render_page("ai_models/index.html", models=services.all_models(), is_key_configured=services.is_key_configured)
+    return render_page("ai_models/index.html", models=services.all_models(), key_status=services.key_status)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -35,11 +35,11 @@ def create():
 @bp.route("/<int:model_id>", methods=["GET", "POST"])
 @admin_required
 def edit(model_id: int):
-    """Edit a model: endpoint, key variable, limits, prices, roles, active."""
+    """Edit a model: endpoint, key variable, limits, prices, roles, active; its latest failed calls."""
     model = services.get_model(model_id)
     form = AIModelForm(obj=model)
     if form.validate_on_submit():
         services.save_model(current_user._get_current_object(), form.values(), request_origin(), model_id=model.id)
         flash(f"Saved {form.name.data}.", "success")
         return redirect(url_for("ai_models.index"), code=303)
-    return render_page("ai_models/form.html", form=form, model=model)
+    return render_page("ai_models/form.html", form=form, model=model, failures=services.recent_failures(model))

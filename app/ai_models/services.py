@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import replace
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.ai_models.models import AIModel
+from app.ai_models.safety import key_variable_refusal
 from app.errors import Forbidden, NotFound
 from app.extensions import db
+from app.llm.base import GenerationRequest, ProviderError, StreamEvent
+from app.llm.registry import get_provider
 from app.models.base import utcnow
 from app.security.audit import record_audit
 from app.security.origin import Origin
@@ -17,6 +23,7 @@ EDITABLE_FIELDS = (
     "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million", "allowed_roles", "active",
 )
 PRICE_FIELDS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million")
+RECENT_FAILURES = 10
 
 
 def all_models() -> list[AIModel]:
@@ -56,13 +63,50 @@ def model_for_use(role: str, model_id: int | None) -> AIModel:
     return model
 
 
+def key_refusal(model: AIModel) -> str | None:
+    """Why the model's key variable may not be read (see safety.py), or None when it may."""
+    if not model.api_key_env:
+        return None
+    return key_variable_refusal(model.api_key_env, current_app.config.get("MODEL_KEY_VARIABLES", ()))
+
+
 def api_key_for(model: AIModel) -> str | None:
-    """The key from the environment variable the registry names; never stored, never shown."""
+    """The key from the environment variable the registry names; never stored, never shown.
+    Raises ProviderError (refused) when that variable may not hold a model's key."""
+    refusal = key_refusal(model)
+    if refusal:
+        raise ProviderError(f"The model's key variable was refused: {refusal}", code="refused")
     return os.environ.get(model.api_key_env) if model.api_key_env else None
 
 
-def is_key_configured(model: AIModel) -> bool:
-    return model.api_key_env is None or bool(api_key_for(model))
+def key_status(model: AIModel) -> str:
+    """none (no key needed) | set | missing | refused (the variable may not hold a key)."""
+    if not model.api_key_env:
+        return "none"
+    if key_refusal(model):
+        return "refused"
+    return "set" if os.environ.get(model.api_key_env) else "missing"
+
+
+def stream_from(model: AIModel, request: GenerationRequest) -> Iterator[StreamEvent]:
+    """The events of a call to `model`: its provider set up from the app's settings, the key read
+    from an allowed variable. A row that names a refused variable or address fails with
+    ProviderError (refused) on the first event, like any other failed call."""
+    api_key = api_key_for(model)
+    provider = get_provider(model.provider, current_app.config)
+    yield from provider.stream(replace(request, api_key=api_key))
+
+
+def recent_failures(model: AIModel, limit: int = RECENT_FAILURES) -> list:
+    """The model's latest failed calls, with the provider's own words: for admins only, as users are
+    shown a generic sentence. (Read here rather than through chat, which writes these rows: the
+    registry is where an admin goes to fix a model.)"""
+    # Imported here: chat imports this module to make its calls.
+    from app.chat.models import ModelRequest
+
+    return list(db.session.scalars(
+        select(ModelRequest).where(ModelRequest.ai_model_id == model.id, ModelRequest.status == "error")
+        .order_by(ModelRequest.requested_at.desc()).limit(limit)))
 
 
 def _snapshot(model: AIModel) -> dict:

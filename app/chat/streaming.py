@@ -8,6 +8,7 @@ finished. A generation whose heartbeat stopped (its process died) is marked fail
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 import uuid
@@ -18,7 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from app.ai_models.models import AIModel
-from app.ai_models.services import api_key_for
+from app.ai_models.services import stream_from
 from app.chat.models import Conversation, Message, ModelRequest
 from app.chat.services import DEFAULT_TITLE, heuristic_title, history_for
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
@@ -27,7 +28,6 @@ from app.llm.base import (
     ChatMessage, Finish, GenerationRequest, ProviderError, ReasoningDelta, TextDelta, Usage,
 )
 from app.llm.pricing import cost_usd
-from app.llm.registry import get_provider
 from app.models.base import utcnow
 
 FLUSH_SECONDS = 0.2
@@ -70,7 +70,7 @@ def _build_request(message: Message, conversation: Conversation) -> GenerationRe
         return float(value) if value is not None else None
 
     return GenerationRequest(
-        model_id=model.model_id, messages=chat_messages, base_url=model.base_url, api_key=api_key_for(model),
+        model_id=model.model_id, messages=chat_messages, base_url=model.base_url,
         temperature=number(options.temperature) if options else None,
         top_p=number(options.top_p) if options else None,
         max_tokens=(options.max_tokens if options and options.max_tokens else model.max_tokens),
@@ -100,7 +100,7 @@ def generate_answer(message_id: uuid.UUID) -> None:
     outcome, error = "complete", None
     # The first text is saved at once (time to first token); later text is coalesced.
     last_flush = float("-inf")
-    stream = get_provider(model.provider).stream(request)
+    stream = stream_from(model, request)
     try:
         for event in stream:
             if isinstance(event, TextDelta):
@@ -121,6 +121,7 @@ def generate_answer(message_id: uuid.UUID) -> None:
                     break
     except ProviderError as provider_error:
         outcome, error = "failed", provider_error
+        current_app.logger.warning("answer %s failed: %s", message_id, provider_error.message)
     finally:
         close = getattr(stream, "close", None)
         if close:
@@ -130,7 +131,8 @@ def generate_answer(message_id: uuid.UUID) -> None:
     gave_first_title = _finish(
         message_id, call, status=outcome, text="".join(text_parts), reasoning="".join(reasoning_parts),
         usage=usage, finish_reason=finish_reason if outcome == "complete" else outcome,
-        error=error.message if error else None, error_code=error.code if error else None)
+        error=error.user_message if error else None, error_detail=error.message if error else None,
+        error_code=error.code if error else None)
     if gave_first_title and outcome == "complete" and not model.is_demo:
         title_with_model(conversation.id, model.id)
 
@@ -148,7 +150,7 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
         return
     first_text = db.session.scalar(select(Message.content).where(
         Message.conversation_id == conversation_id, Message.role == "user").order_by(Message.id).limit(1)) or ""
-    request = GenerationRequest(model_id=model.model_id, base_url=model.base_url, api_key=api_key_for(model),
+    request = GenerationRequest(model_id=model.model_id, base_url=model.base_url,
                                 messages=[ChatMessage("user", TITLE_PROMPT.format(text=first_text[:2000]))],
                                 max_tokens=24, temperature=0.2, timeout=20)
     db.session.commit()
@@ -156,7 +158,7 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
                         model_name=model.model_id, provider=model.provider, task_type="title", requested_at=utcnow())
     parts, usage = [], None
     try:
-        for event in get_provider(model.provider).stream(request):
+        for event in stream_from(model, request):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, Usage):
@@ -203,8 +205,9 @@ def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
 
 def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None, reasoning: str | None = None,
             usage: Usage | None = None, finish_reason: str | None = None, error: str | None = None,
-            error_code: str | None = None) -> bool:
+            error_detail: str | None = None, error_code: str | None = None) -> bool:
     """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals.
+    `error` is shown to the user; `error_detail` (the provider's own words) only to admins, on the call.
     Returns True when this answer gave the conversation its first title."""
     message = db.session.get(Message, message_id)
     if message is None or message.status != "streaming":
@@ -250,7 +253,7 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
             call.output_cost_usd = cost - call.input_cost_usd
         call.total_cost_usd = cost
         call.status = {"complete": "success", "stopped": "stopped"}.get(status, "error")
-        call.error_code, call.error_message = error_code, error
+        call.error_code, call.error_message = error_code, error_detail or error
         db.session.add(call)
 
     conversation = db.session.get(Conversation, message.conversation_id)
@@ -298,7 +301,8 @@ def sse_frame(event: str, data: str, event_id: str | None = None) -> str:
     lines = [f"event: {event}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines += [f"data: {line}" for line in data.split("\n")]
+    # Browsers end a line at CR LF, LF or a lone CR: split on all three, or a CR could start a field.
+    lines += [f"data: {line}" for line in re.split(r"\r\n|\r|\n", data)]
     return "\n".join(lines) + "\n\n"
 
 

@@ -8,14 +8,18 @@ from contextlib import closing
 from app.llm.base import (
     Finish,
     GenerationRequest,
-    Provider,
     ProviderError,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
     Usage,
 )
-from app.llm.http_stream import post_sse, provider_detail, stream_cut_error
+from app.llm.http_stream import (
+    HTTPProvider,
+    post_sse,
+    provider_detail,
+    stream_cut_error,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -33,7 +37,7 @@ ERROR_CODES = {
 }
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HTTPProvider):
     name = "anthropic"
 
     def body(self, request: GenerationRequest) -> dict:
@@ -65,7 +69,7 @@ class AnthropicProvider(Provider):
         stop_reason: str | None = None
         stopped = False
         events = post_sse(url, body=self.body(request), headers=headers, timeout=request.timeout, label=LABEL,
-                          api_key=request.api_key)
+                          api_key=request.api_key, allow_private_hosts=self.allow_private_hosts)
         with closing(events):
             for event in events:
                 try:

@@ -8,7 +8,7 @@ surfaces as ProviderError, after any deltas that did arrive (the caller keeps th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -66,25 +66,47 @@ StreamEvent = TextDelta | ReasoningDelta | Usage | Finish
 class ProviderError(Exception):
     """A provider call failed.
 
-    `code` is one of: auth, rate_limited, bad_request, not_found, server_error, network, stream_cut.
-    `message` is a sentence fit to show the user; it never contains the API key.
+    `code` is one of: auth, rate_limited, bad_request, not_found, server_error, network, stream_cut,
+    refused (the registry row may not be used: its key variable or its address is not allowed).
+    `message` is the whole explanation, for admins and logs: it may quote the provider's own words
+    or name its host, never the API key.
+    `user_message` is what any user may be shown: the status at most, no provider text, no address.
     `status_code` is the HTTP status when there was one.
     """
 
-    def __init__(self, message: str, *, code: str, status_code: int | None = None):
+    def __init__(self, message: str, *, code: str, status_code: int | None = None, user_message: str | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status_code = status_code
+        self.user_message = user_message or generic_user_message(code, status_code)
 
     def __repr__(self) -> str:
         return f"ProviderError(code={self.code!r}, status_code={self.status_code!r}, message={self.message!r})"
+
+
+def generic_user_message(code: str, status_code: int | None) -> str:
+    """The sentence a user sees for a failed call: what happened, never what the provider wrote."""
+    if code == "refused":
+        return "This model is not set up correctly. An admin can see the details."
+    if status_code is not None:
+        return f"The model's provider returned an error (HTTP {status_code}). An admin can see the details."
+    if code == "network":
+        return "The model's provider could not be reached. An admin can see the details."
+    if code == "stream_cut":
+        return "The model's provider ended the answer before it was complete. An admin can see the details."
+    return "The model's provider returned an error. An admin can see the details."
 
 
 class Provider(ABC):
     """Stateless: one instance may serve any number of requests, from any thread."""
 
     name: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> Provider:
+        """A provider set up from the app's settings (a plain mapping, e.g. Flask's `app.config`)."""
+        return cls()
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:

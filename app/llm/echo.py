@@ -7,9 +7,8 @@ text through this model to prove it. Markers in the message drive test scenarios
 """
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from app.llm.base import (
     Finish,
@@ -25,6 +24,7 @@ FAIL_MARKER = "[[echo:fail]]"
 SLOW_MARKER = "[[echo:slow]]"
 WORDS_PER_CHUNK = 3
 CHUNKS_BEFORE_FAILING = 3
+CHUNK_DELAY = 0.03
 SLOW_CHUNK_DELAY = 0.3
 SLOW_FILLER_WORDS = 119  # "word1" … "word119": tests know the answer ends with the last one
 
@@ -37,13 +37,16 @@ def approximate_tokens(text: str) -> int:
 class EchoProvider(Provider):
     name = "echo"
 
-    def __init__(self, chunk_delay: float = 0.03):
-        """`chunk_delay` seconds between chunks; the STUDIO_ECHO_DELAY variable overrides it when set,
-        and STUDIO_ECHO_SLOW_DELAY overrides the 0.3 s of `[[echo:slow]]` (so tests run fast)."""
-        from_env = os.environ.get("STUDIO_ECHO_DELAY")
-        self.chunk_delay = float(from_env) if from_env else chunk_delay
-        slow_from_env = os.environ.get("STUDIO_ECHO_SLOW_DELAY")
-        self.slow_chunk_delay = float(slow_from_env) if slow_from_env else SLOW_CHUNK_DELAY
+    def __init__(self, chunk_delay: float = CHUNK_DELAY, slow_chunk_delay: float = SLOW_CHUNK_DELAY):
+        """`chunk_delay` seconds between chunks; `slow_chunk_delay` between those of `[[echo:slow]]`."""
+        self.chunk_delay = chunk_delay
+        self.slow_chunk_delay = slow_chunk_delay
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> EchoProvider:
+        """Delays from ECHO_DELAY_SECONDS and ECHO_SLOW_DELAY_SECONDS (tests make them short)."""
+        return cls(chunk_delay=float(config.get("ECHO_DELAY_SECONDS", CHUNK_DELAY)),
+                   slow_chunk_delay=float(config.get("ECHO_SLOW_DELAY_SECONDS", SLOW_CHUNK_DELAY)))
 
     def compose_answer(self, prompt: str) -> str:
         """The whole answer to a prompt: the prompt back, then Markdown that shows off rendering."""
@@ -77,7 +80,9 @@ class EchoProvider(Provider):
                 time.sleep(delay)
             yield TextDelta(piece)
             if FAIL_MARKER in prompt and number == CHUNKS_BEFORE_FAILING:
-                raise ProviderError("The demo model was asked to fail.", code="server_error")
+                # Nothing here came from elsewhere, so the user may read it as it is.
+                raise ProviderError("The demo model was asked to fail.", code="server_error",
+                                    user_message="The demo model was asked to fail.")
         prompt_text = " ".join(m.content for m in request.messages)
         yield Usage(input_tokens=approximate_tokens(prompt_text), output_tokens=approximate_tokens(answer))
         yield Finish("stop")

@@ -3,7 +3,11 @@ every HTTP or network failure on the way into a ProviderError a person can read.
 
 Messages name the provider through `label`, as it reads mid-sentence ("the provider", "Anthropic").
 Anything the provider wrote that ends up in a message passes through `provider_detail()`, which
-removes the API key in case the provider echoed it back.
+removes the API key in case the provider echoed it back. Such messages are for admins and logs;
+users are shown `ProviderError.user_message`.
+
+Every connection goes only to an address `addresses.py` allows: the URL is checked before the
+request, and the host is resolved again and each address checked when the connection is opened.
 """
 from __future__ import annotations
 
@@ -11,46 +15,94 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
+import httpcore
 import httpx
 
-from app.llm.base import ProviderError
+from app.llm.addresses import RefusedAddress, check_url, checked_addresses
+from app.llm.base import Provider, ProviderError
 from app.llm.sse import ServerSentEvent, SSEDecoder
 
 CONNECT_TIMEOUT = 10.0
 DETAIL_LIMIT = 300
 REDACTED = "[redacted]"
 
-_client: httpx.Client | None = None
+_clients: dict[bool, httpx.Client] = {}  # one per "private hosts allowed?"
 _client_pid: int | None = None
 _client_lock = threading.Lock()
 
 
-def shared_client() -> httpx.Client:
+class HTTPProvider(Provider):
+    """A provider reached over HTTP; private and loopback hosts only when the operator allows them."""
+
+    def __init__(self, allow_private_hosts: bool = False):
+        self.allow_private_hosts = allow_private_hosts
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> HTTPProvider:
+        return cls(allow_private_hosts=bool(config.get("ALLOW_PRIVATE_MODEL_HOSTS", False)))
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Opens TCP connections only to checked addresses. The name is resolved here, once, and the
+    socket connects to an address from that answer: a DNS answer that changes between a check and
+    the connection (rebinding) cannot lead anywhere unchecked."""
+
+    def __init__(self, allow_private: bool):
+        self.allow_private = allow_private
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        addresses = checked_addresses(host, port, allow_private=self.allow_private)
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as error:
+                last_error = error
+        raise last_error or httpcore.ConnectError(f"no address for {host}")
+
+
+class _CheckedTransport(httpx.HTTPTransport):
+    """httpx's own transport, with a connection pool that connects through `_CheckedBackend`."""
+
+    def __init__(self, allow_private: bool, limits: httpx.Limits):
+        super().__init__(limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_CheckedBackend(allow_private))
+
+
+def shared_client(allow_private_hosts: bool = False) -> httpx.Client:
     """The process's pooled client. One per process rather than per call: building a client costs
     ~20 ms (its TLS context) and pooling keeps connections to the provider warm. Re-created in a
     forked child, which must not share its parent's sockets."""
-    global _client, _client_pid
+    global _client_pid
     with _client_lock:
-        if _client is None or _client_pid != os.getpid():
+        if _client_pid != os.getpid():
+            _clients.clear()
+            _client_pid = os.getpid()
+        if allow_private_hosts not in _clients:
             # Each answer holds a connection for its whole stream: allow many at once.
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=50)
-            _client, _client_pid = httpx.Client(limits=limits, follow_redirects=False), os.getpid()
-        return _client
+            _clients[allow_private_hosts] = httpx.Client(
+                transport=_CheckedTransport(allow_private_hosts, limits), follow_redirects=False)
+        return _clients[allow_private_hosts]
 
 
 def post_sse(url: str, *, body: dict, headers: dict[str, str], timeout: float, label: str,
-             api_key: str | None) -> Iterator[ServerSentEvent]:
+             api_key: str | None, allow_private_hosts: bool = False) -> Iterator[ServerSentEvent]:
     """POST `body` as JSON and yield the events of the streamed answer as they arrive.
 
     Raises ProviderError: for an HTTP error or redirect status (code from the status), for a failure before
     the answer starts (network), for a connection lost or silent for `timeout` seconds mid-answer
-    (stream_cut). Whether the stream reached its terminal event is for the caller to judge.
-    Close the iterator to drop the connection (stop)."""
+    (stream_cut), for an address that is not allowed (refused). Whether the stream reached its
+    terminal event is for the caller to judge. Close the iterator to drop the connection (stop)."""
     limits = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
     try:
-        with shared_client().stream("POST", url, json=body, headers=headers, timeout=limits) as response:
+        check_url(url, allow_private=allow_private_hosts)
+        with shared_client(allow_private_hosts).stream("POST", url, json=body, headers=headers, timeout=limits) as response:
             if response.status_code >= 300:
                 raise http_error(response, label, api_key)
             pieces = response.iter_bytes()
@@ -80,6 +132,9 @@ def post_sse(url: str, *, body: dict, headers: dict[str, str], timeout: float, l
     except httpx.HTTPError as error:
         raise ProviderError(f"Could not reach {label} ({_where(error)}): {_network_reason(error)}.",
                             code="network") from None
+    except RefusedAddress as refusal:
+        raise ProviderError(f"The model's base URL was refused: {refusal}. Ask an administrator to check it.",
+                            code="refused") from None
 
 
 def http_error(response: httpx.Response, label: str, api_key: str | None) -> ProviderError:

@@ -10,21 +10,25 @@ from urllib.parse import urlsplit
 from app.llm.base import (
     Finish,
     GenerationRequest,
-    Provider,
     ProviderError,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
     Usage,
 )
-from app.llm.http_stream import post_sse, provider_detail, stream_cut_error
+from app.llm.http_stream import (
+    HTTPProvider,
+    post_sse,
+    provider_detail,
+    stream_cut_error,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 LABEL = "the provider"  # any OpenAI-compatible server, so not named
 SAMPLING_OPTIONS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HTTPProvider):
     name = "openai"
 
     def body(self, request: GenerationRequest) -> dict:
@@ -49,7 +53,7 @@ class OpenAIProvider(Provider):
         finish_reason: str | None = None
         done = False
         events = post_sse(url, body=self.body(request), headers=headers, timeout=request.timeout, label=LABEL,
-                          api_key=request.api_key)
+                          api_key=request.api_key, allow_private_hosts=self.allow_private_hosts)
         with closing(events):
             for event in events:
                 if event.data.strip() == "[DONE]":

@@ -1,6 +1,8 @@
 """Provider name → implementation. Adding a provider is one module and one line here."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
 from app.llm.echo import EchoProvider
@@ -17,10 +19,11 @@ class UnknownProvider(KeyError):
     """No provider has this name (a registry row naming a provider this version does not have)."""
 
 
-def get_provider(name: str) -> Provider:
-    """A ready provider for `name`; raises UnknownProvider for a name not in PROVIDERS."""
+def get_provider(name: str, config: Mapping | None = None) -> Provider:
+    """A ready provider for `name`, set up from `config` (the app's settings; none: the defaults).
+    Raises UnknownProvider for a name not in PROVIDERS."""
     try:
         provider_class = PROVIDERS[name]
     except KeyError:
         raise UnknownProvider(name) from None
-    return provider_class()
+    return provider_class.from_config(config or {})

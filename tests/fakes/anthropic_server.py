@@ -82,7 +82,7 @@ class FakeAnthropicServer(FakeProviderServer):
                     return None
                 if scenario.mode == "error_event":
                     self.write_event(handler, event("error", {
-                        "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+                        "type": "error", "error": {"type": "overloaded_error", "message": scenario.error_message or "Overloaded"}}))
                     return None
         self.write_event(handler, event("content_block_stop", {"type": "content_block_stop", "index": index}))
         self.write_event(handler, event("message_delta", {

@@ -39,6 +39,8 @@ class FakeOpenAIServer(FakeProviderServer):
     def error_body(self, status: int, detail: str) -> dict:
         if status == 404:
             return error_body(detail, "invalid_request_error", "unknown_url")
+        if detail:
+            return {"error": {**ERRORS[status]["error"], "message": detail}}
         return ERRORS[status]
 
     def chunk(self, model: str, delta: dict, finish_reason: str | None = None) -> str:
@@ -65,8 +67,8 @@ class FakeOpenAIServer(FakeProviderServer):
                 if scenario.mode == "truncate":
                     return None
                 if scenario.mode == "error_event":
-                    error = error_body("The server had an error while processing your request.", "server_error",
-                                       None)
+                    error = error_body(scenario.error_message or "The server had an error while processing your "
+                                       "request.", "server_error", None)
                     self.write_event(handler, f"data: {json.dumps(error)}\n\n")
                     return None
         self.write_event(handler, self.chunk(model, {}, scenario.finish_reason or "stop"))

@@ -32,6 +32,8 @@ class Scenario:
         | error_event (some text, then the provider's in-stream error).
     replay: raw SSE bytes to send instead (a recording), in pieces of `replay_piece_size` bytes
         (None: one piece per line), each flushed as its own HTTP chunk.
+    error_message: what the errors say (401/429/500 bodies, the in-stream error), e.g. a marker a
+        test then looks for; None: the real provider's words.
     """
 
     mode: str = "ok"
@@ -45,6 +47,7 @@ class Scenario:
     finish_reason: str | None = None  # None: the protocol's normal one (stop / end_turn)
     replay: bytes | None = None
     replay_piece_size: int | None = None
+    error_message: str | None = None  # the provider's words in error bodies and error events, instead of the real ones
 
 
 @dataclass
@@ -153,7 +156,7 @@ class FakeProviderServer:
         elif scenario.mode in ("401", "429", "500"):
             status = int(scenario.mode)
             extra = {"retry-after": "1"} if status == 429 else {}
-            self.send_json(handler, status, self.error_body(status, ""), extra)
+            self.send_json(handler, status, self.error_body(status, scenario.error_message or ""), extra)
         elif scenario.replay is not None:
             self.start_stream(handler)
             for piece in self._replay_pieces(scenario):

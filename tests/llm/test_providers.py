@@ -60,7 +60,7 @@ def collect_until_error(stream) -> tuple[list, ProviderError]:
 def provider_and_fake(request):
     provider_class, fake_class = request.param
     with fake_class() as fake:
-        yield provider_class(), fake
+        yield provider_class(allow_private_hosts=True), fake  # the fakes listen on 127.0.0.1
 
 
 # The wire: text, usage, finish, what is sent
@@ -86,9 +86,9 @@ def test_reasoning_streams_before_the_text(provider_and_fake):
 
 def test_openai_request_carries_model_key_messages_and_only_the_options_set():
     with FakeOpenAIServer() as fake:
-        list(OpenAIProvider().stream(request_for(fake.base_url, temperature=0.5, top_p=0.9, max_tokens=64,
+        list(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url, temperature=0.5, top_p=0.9, max_tokens=64,
                                                  frequency_penalty=-1.5, presence_penalty=0.0)))
-        list(OpenAIProvider().stream(request_for(fake.base_url)))
+        list(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     full, bare = fake.requests
     assert full.path == "/v1/chat/completions" and full.headers["authorization"] == f"Bearer {KEY}"
     assert full.headers["accept"] == "text/event-stream"
@@ -108,9 +108,9 @@ def test_openai_itself_gets_max_completion_tokens():
 
 def test_anthropic_request_has_system_apart_required_max_tokens_and_no_penalties():
     with FakeAnthropicServer() as fake:
-        list(AnthropicProvider().stream(request_for(fake.base_url, temperature=1.7, top_p=0.9,
+        list(AnthropicProvider(allow_private_hosts=True).stream(request_for(fake.base_url, temperature=1.7, top_p=0.9,
                                                     frequency_penalty=1.0, presence_penalty=1.0)))
-        list(AnthropicProvider().stream(request_for(fake.base_url, max_tokens=64)))
+        list(AnthropicProvider(allow_private_hosts=True).stream(request_for(fake.base_url, max_tokens=64)))
     clamped, plain = fake.requests
     assert clamped.path == "/v1/messages" and clamped.headers["x-api-key"] == KEY
     assert clamped.headers["anthropic-version"] == "2023-06-01" and "authorization" not in clamped.headers
@@ -205,13 +205,13 @@ def free_port() -> int:
 @pytest.mark.parametrize("provider_class", [OpenAIProvider, AnthropicProvider])
 def test_unreachable_provider_is_a_network_error(provider_class):
     port = free_port()
-    _, error = collect_until_error(provider_class().stream(request_for(f"http://127.0.0.1:{port}/v1")))
+    _, error = collect_until_error(provider_class(allow_private_hosts=True).stream(request_for(f"http://127.0.0.1:{port}/v1")))
     assert error.code == "network" and f"127.0.0.1:{port}" in error.message and error.status_code is None
 
 
 def test_a_base_url_without_scheme_is_refused_readably():
-    _, error = collect_until_error(OpenAIProvider().stream(request_for("localhost:11434/v1")))
-    assert error.code == "bad_request" and "base URL" in error.message
+    _, error = collect_until_error(OpenAIProvider(allow_private_hosts=True).stream(request_for("localhost:11434/v1")))
+    assert error.code == "refused" and "base URL" in error.message and "http://" in error.message
 
 
 class ScriptedOpenAIServer(FakeOpenAIServer):
@@ -230,7 +230,7 @@ class ScriptedOpenAIServer(FakeOpenAIServer):
 def test_a_key_echoed_back_by_the_provider_never_reaches_the_message():
     with ScriptedOpenAIServer() as fake:
         fake.body = f'{{"error": {{"message": "Bad key {KEY} for model-x", "type": "invalid_request_error"}}}}'.encode()
-        _, error = collect_until_error(OpenAIProvider().stream(request_for(fake.base_url)))
+        _, error = collect_until_error(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert error.code == "bad_request" and error.status_code == 400
     assert KEY not in error.message and "Bad key [redacted] for model-x" in error.message
 
@@ -238,14 +238,14 @@ def test_a_key_echoed_back_by_the_provider_never_reaches_the_message():
 def test_a_json_answer_to_a_streaming_request_is_an_error_not_a_cut():
     with ScriptedOpenAIServer() as fake:
         fake.status, fake.body = 200, b'{"error": "streaming is disabled on this proxy"}'
-        _, error = collect_until_error(OpenAIProvider().stream(request_for(fake.base_url)))
+        _, error = collect_until_error(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert error.code == "bad_request" and "streaming is disabled on this proxy" in error.message
 
 
 def test_an_event_stream_mislabelled_as_json_still_parses():
     with ScriptedOpenAIServer() as fake:
         fake.status, fake.body = 200, (FIXTURES / "openai-text-with-usage.sse").read_bytes()
-        events = list(OpenAIProvider().stream(request_for(fake.base_url)))
+        events = list(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert text_of(events) == OPENAI_TEXT and events[-1] == Finish("stop")
 
 
@@ -253,7 +253,7 @@ def test_a_redirect_is_reported_not_followed():
     """Following it would send the key header wherever the redirect points."""
     with ScriptedOpenAIServer() as fake:
         fake.status, fake.content_type, fake.body = 308, "text/html", b"<html>moved</html>"
-        _, error = collect_until_error(OpenAIProvider().stream(request_for(fake.base_url)))
+        _, error = collect_until_error(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert error.code == "bad_request" and error.status_code == 308 and "base URL" in error.message
     assert len(fake.requests) == 1
 
@@ -294,7 +294,7 @@ def test_recorded_shapes_parse(fixture, piece_size):
     provider_class, fake_class, reasoning, text, usage, finish = REPLAYS[fixture]
     with fake_class() as fake:
         fake.scenario.replay, fake.scenario.replay_piece_size = (FIXTURES / fixture).read_bytes(), piece_size
-        events = list(provider_class().stream(request_for(fake.base_url)))
+        events = list(provider_class(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert reasoning_of(events) == reasoning and text_of(events) == text
     assert events[-2:] == [usage, Finish(finish)]
 
@@ -302,7 +302,7 @@ def test_recorded_shapes_parse(fixture, piece_size):
 def test_recorded_anthropic_error_event():
     with FakeAnthropicServer() as fake:
         fake.scenario.replay = (FIXTURES / "anthropic-error-event.sse").read_bytes()
-        events, error = collect_until_error(AnthropicProvider().stream(request_for(fake.base_url)))
+        events, error = collect_until_error(AnthropicProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert text_of(events) == "Once upon"
     assert error.code == "server_error" and error.message == (
         "Anthropic reported an error mid-answer (overloaded_error): Overloaded")
@@ -311,7 +311,7 @@ def test_recorded_anthropic_error_event():
 def test_the_fakes_record_requests_and_report_their_base_urls():
     with FakeOpenAIServer() as openai_fake, FakeAnthropicServer() as anthropic_fake:
         assert openai_fake.base_url == openai_fake.url + "/v1" and anthropic_fake.base_url == anthropic_fake.url
-        list(OpenAIProvider().stream(request_for(openai_fake.base_url)))
+        list(OpenAIProvider(allow_private_hosts=True).stream(request_for(openai_fake.base_url)))
         assert [r.path for r in openai_fake.requests] == ["/v1/chat/completions"] and anthropic_fake.requests == []
     assert isinstance(openai_fake, FakeProviderServer)
 
@@ -320,9 +320,7 @@ def test_the_fakes_record_requests_and_report_their_base_urls():
 
 
 @pytest.fixture
-def echo(monkeypatch):
-    monkeypatch.delenv("STUDIO_ECHO_DELAY", raising=False)
-    monkeypatch.delenv("STUDIO_ECHO_SLOW_DELAY", raising=False)
+def echo():
     return EchoProvider(chunk_delay=0)
 
 
@@ -359,22 +357,33 @@ def test_echo_fails_on_request_after_some_text(echo):
     assert error.code == "server_error" and error.message == "The demo model was asked to fail."
 
 
-def test_echo_slow_is_long_and_slow(echo, monkeypatch):
+def test_echo_slow_is_long_and_slow(echo):
     assert echo.slow_chunk_delay == 0.3
-    monkeypatch.setenv("STUDIO_ECHO_SLOW_DELAY", "0")
-    events = list(EchoProvider(chunk_delay=0).stream(echo_request("[[echo:slow]] tell me a story")))
+    events = list(EchoProvider(chunk_delay=0, slow_chunk_delay=0).stream(echo_request("[[echo:slow]] tell me a story")))
     chunks = [e for e in events if isinstance(e, TextDelta)]
     assert 35 <= len(chunks) <= 60 and text_of(events).endswith("word119")
 
 
-def test_echo_delay_comes_from_the_constructor_or_the_environment(monkeypatch):
-    monkeypatch.delenv("STUDIO_ECHO_DELAY", raising=False)
-    assert EchoProvider().chunk_delay == 0.03 and EchoProvider(chunk_delay=0.5).chunk_delay == 0.5
-    monkeypatch.setenv("STUDIO_ECHO_DELAY", "0.01")
-    assert EchoProvider(chunk_delay=0.5).chunk_delay == 0.01
-    started = time.monotonic()
-    chunks = [e for e in EchoProvider().stream(echo_request("hi")) if isinstance(e, TextDelta)]
-    assert time.monotonic() - started >= len(chunks) * 0.01
+def test_echo_delays_come_from_the_app_config_not_the_environment(monkeypatch):
+    monkeypatch.setenv("STUDIO_ECHO_DELAY", "0.5")
+    monkeypatch.setenv("STUDIO_ECHO_SLOW_DELAY", "0.5")
+    default = get_provider("echo")
+    assert (default.chunk_delay, default.slow_chunk_delay) == (0.03, 0.3)
+    configured = get_provider("echo", {"ECHO_DELAY_SECONDS": 0.01, "ECHO_SLOW_DELAY_SECONDS": 0.06})
+    assert (configured.chunk_delay, configured.slow_chunk_delay) == (0.01, 0.06)
+
+
+def test_app_config_reads_the_echo_delays_from_the_environment(monkeypatch, tmp_path):
+    from app.config import build_config
+
+    monkeypatch.setenv("STUDIO_ECHO_DELAY", "0.02")
+    monkeypatch.setenv("STUDIO_ECHO_SLOW_DELAY", "0.07")
+    config = build_config(tmp_path)
+    assert (config["ECHO_DELAY_SECONDS"], config["ECHO_SLOW_DELAY_SECONDS"]) == (0.02, 0.07)
+    monkeypatch.delenv("STUDIO_ECHO_DELAY")
+    monkeypatch.delenv("STUDIO_ECHO_SLOW_DELAY")
+    config = build_config(tmp_path)
+    assert (config["ECHO_DELAY_SECONDS"], config["ECHO_SLOW_DELAY_SECONDS"]) == (0.03, 0.3)
 
 
 # Registry and pricing
