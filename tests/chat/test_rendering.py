@@ -7,7 +7,6 @@ import html
 import json
 import re
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,12 @@ from app.core.markdown import (
     render_markdown_safe,
     render_plain_safe,
 )
+from tests.helpers.markup import Allowlist, elements_of, live_markup
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Third-party corpora live beside the repository, never inside it (see SOURCES.md there).
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 
-FORBIDDEN_TAGS = {
-    "script", "style", "iframe", "frame", "frameset", "svg", "math", "object",
-    "embed", "form", "button", "input", "textarea", "select", "option", "img",
-    "image", "video", "audio", "source", "picture", "link", "meta", "base",
-    "template", "noscript", "applet", "portal", "dialog",
-}
 ALLOWED_TAGS = {
     "a", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5",
     "h6", "hr", "li", "ol", "p", "pre", "s", "span", "strong", "table", "tbody",
@@ -54,64 +48,14 @@ ALLOWED_CLASSES = {
     "th": ALIGN_CLASSES,
     "td": ALIGN_CLASSES,
 }
-URL_ATTRIBUTES = {
-    "href", "src", "srcset", "action", "formaction", "xlink:href", "background",
-    "poster", "data", "codebase", "cite", "ping", "lowsrc", "dynsrc",
-}
-SAFE_URL = re.compile(r"^(https?:|mailto:)", re.IGNORECASE)
-DANGEROUS_SCHEME = re.compile(r"^(javascript|data|vbscript|file):", re.IGNORECASE)
-INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
-class TagCollector(HTMLParser):
-    """Collects every start tag with its attributes (values entity-decoded)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag.lower(), [(k.lower(), v) for k, v in attrs]))
-
-    handle_startendtag = handle_starttag
-
-
-def elements_of(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
-    parser = TagCollector()
-    parser.feed(html)
-    parser.close()
-    return parser.elements
+MARKDOWN_OUTPUT = Allowlist(tags=frozenset(ALLOWED_TAGS), attributes=ALLOWED_ATTRIBUTES, classes=ALLOWED_CLASSES)
 
 
 def problems_in(html: str) -> list[str]:
-    """Every way the HTML could run script, fetch something or drive htmx."""
-    found = []
-    for tag, attrs in elements_of(html):
-        if tag in FORBIDDEN_TAGS:
-            found.append(f"<{tag}> element")
-        if tag not in ALLOWED_TAGS:
-            found.append(f"<{tag}> is not an allowed tag")
-        for name, value in attrs:
-            value = value or ""
-            if name.startswith("on"):
-                found.append(f"event handler {name}= on <{tag}>")
-            if name == "style":
-                found.append(f"style= on <{tag}>")
-            if name.startswith(("hx-", "data-hx-", "sse-", "data-sse-")) or name == "hx-on":
-                found.append(f"htmx attribute {name}= on <{tag}>")
-            if name.startswith("data-") or name in {"id", "target", "srcdoc", "formaction"}:
-                found.append(f"{name}= on <{tag}>")
-            if name not in ALLOWED_ATTRIBUTES.get(tag, set()):
-                found.append(f"{name}= is not allowed on <{tag}>")
-            if name in URL_ATTRIBUTES:
-                url = INVISIBLE.sub("", value)
-                if DANGEROUS_SCHEME.match(url) or not SAFE_URL.match(url):
-                    found.append(f"unsafe URL {name}={value!r} on <{tag}>")
-            if name == "class":
-                extra = set(value.split()) - ALLOWED_CLASSES.get(tag, set())
-                if extra:
-                    found.append(f"class {sorted(extra)} on <{tag}>")
-    return found
+    """Every way the rendered HTML could run script, fetch something or drive htmx."""
+    return live_markup(html, MARKDOWN_OUTPUT)
 
 
 def assert_inert(inputs: list[str], label: str) -> None:

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.ideas.models import Idea, IdeaNote, IdeaVote
 from tests.factories import make_user
+from tests.helpers.markup import live_markup
 from tests.ideas.factories import make_idea, make_note
-from tests.ideas.helpers import XSS_PAYLOADS, live_markup_problems
+from tests.ideas.helpers import XSS_PAYLOADS
 
 
 def count(model, *where):
@@ -152,7 +153,7 @@ def test_script_in_titles_and_descriptions_is_inert_everywhere(login_as):
         pages[f"edit {idea.title}"] = person.get(f"/ideas/{idea.id}/edit").get_data(as_text=True)
         pages[f"vote {idea.title}"] = person.post(f"/ideas/{idea.id}/vote", htmx=True).get_data(as_text=True)
     for name, html in pages.items():
-        assert live_markup_problems(html) == [], name
+        assert live_markup(html) == [], name
     # In the page title, in attributes and in the text, the payload is escaped text.
     show = pages[f"idea {ideas[1].title}"]
     assert "<title>&lt;img src=x onerror=alert(&#39;x2&#39;)&gt; · Studio</title>" in show

@@ -12,8 +12,9 @@ from app.extensions import db
 from app.ideas.models import Idea, IdeaNote
 from app.security.audit import AuditLog
 from tests.factories import make_user
+from tests.helpers.markup import live_markup
 from tests.ideas.factories import make_idea, make_note
-from tests.ideas.helpers import XSS_PAYLOADS, live_markup_problems
+from tests.ideas.helpers import XSS_PAYLOADS
 
 
 def note_count(idea) -> tuple[int, int]:
@@ -124,8 +125,8 @@ def test_script_in_notes_is_inert(login_as):
     idea = make_idea()
     for payload in XSS_PAYLOADS:
         appended = person.post(f"/ideas/{idea.id}/notes", {"content": payload}, htmx=True).get_data(as_text=True)
-        assert live_markup_problems(appended) == [], payload
+        assert live_markup(appended) == [], payload
     page = person.get(f"/ideas/{idea.id}").get_data(as_text=True)
-    assert live_markup_problems(page) == []
+    assert live_markup(page) == []
     assert page.count('class="markdown note-body" hx-disable>') == len(XSS_PAYLOADS)
     assert "<p>&lt;script&gt;alert('x1')&lt;/script&gt;</p>" in page

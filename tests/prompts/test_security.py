@@ -8,6 +8,7 @@ import pytest
 
 from app.extensions import db
 from app.prompts.models import Prompt
+from tests.helpers.markup import live_markup
 from tests.prompts.factories import make_prompt
 
 XSS = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'><svg onload=alert(3)>'
@@ -15,8 +16,7 @@ HX = '<div hx-get="/account" hx-trigger="load">htmx</div>'
 
 
 def assert_inert(html: str) -> None:
-    for raw in ("<script>alert(1)", "<img src=x", "<svg onload", "<div hx-get=\"/account\"", "onerror=alert(2)>"):
-        assert raw not in html, raw
+    assert live_markup(html) == []
 
 
 def test_script_in_every_field_renders_inert_on_every_page(login_as):

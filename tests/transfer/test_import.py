@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from app.chat import services as chat_services
 from app.chat.models import Conversation, Message
 from app.extensions import db
 from tests.factories import make_conversation
+from tests.helpers.markup import live_markup
 
 pytestmark = pytest.mark.postgres  # all-or-nothing writes and stored timestamps
 
@@ -92,30 +92,6 @@ def test_the_report_links_what_was_imported_and_explains_what_was_skipped(login_
     assert "Conversation 4: “Half-written entry”" in html and "It has no messages (its “mapping” is missing" in html
     assert "Conversation 5: “Tool chatter”" in html and "Its main branch has no text from you or the assistant." in html
     assert "&lt;img src=x onerror=alert(&#39;title&#39;)&gt; Safe HTML?" in html  # the title, escaped
-
-
-class LiveMarkup(HTMLParser):
-    """Collects script elements and event-handler attributes: anything that could run."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.found: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "script" and not any(name == "src" and (value or "").startswith("/static/") for name, value in attrs):
-            self.found.append(f"<script {attrs}>")
-        for name, value in attrs:
-            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
-                self.found.append(f"<{tag} {name}={value!r}>")
-
-    handle_startendtag = handle_starttag
-
-
-def live_markup(html: str) -> list[str]:
-    parser = LiveMarkup()
-    parser.feed(html)
-    parser.close()
-    return parser.found
 
 
 def test_script_in_imported_text_is_stored_as_text_and_renders_inert(login_as):
