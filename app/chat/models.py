@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Optional
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid,
+    Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -82,12 +82,25 @@ class Message(UUIDPrimaryKey, db.Model):
     client_request_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    # Messages are never rewritten: an edit or a regenerate keeps this one, superseded by the first
+    # message of the new branch (the edited question, or the new answer). Share snapshots still show
+    # it if it was current then. No foreign key, like nexus_shares.snapshot_message_id: SQLite could
+    # add one only by rebuilding the table, which would drop the search triggers (see 0005).
+    superseded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    superseded_by_id: Mapped[Optional[uuid.UUID]] = mapped_column(Uuid, nullable=True)
 
     model = relationship("AIModel", lazy="joined")
     options = relationship("MessageOptions", uselist=False, lazy="selectin", cascade="all, delete-orphan")
 
     __table_args__ = (
         Index("ix_nexus_messages_conversation", "conversation_id", "id"),
+        # The conversation as it is now (every page, history, export): only current messages.
+        Index("ix_nexus_messages_current", "conversation_id", "id",
+              postgresql_where=text("superseded_by_id IS NULL"), sqlite_where=text("superseded_by_id IS NULL")),
+        # The earlier versions a message replaced ("show previous version").
+        Index("ix_nexus_messages_superseded_by", "superseded_by_id",
+              postgresql_where=text("superseded_by_id IS NOT NULL"),
+              sqlite_where=text("superseded_by_id IS NOT NULL")),
         UniqueConstraint("conversation_id", "client_request_id", name="uq_nexus_messages_client_request"),
         CheckConstraint("role IN ('user', 'assistant', 'system')", name="role_known"),
         CheckConstraint("status IN ('complete', 'streaming', 'stopped', 'failed')", name="status_known"),
@@ -96,6 +109,10 @@ class Message(UUIDPrimaryKey, db.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == "streaming"
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.superseded_by_id is not None
 
 
 class MessageOptions(UUIDPrimaryKey, db.Model):

@@ -49,6 +49,7 @@ def _messages_context(messages, is_latest_page: bool = True):
         "feedback": services.feedback_by(_user(), [m.id for m in messages if m.role == "assistant"]),
         "last_assistant_id": last.id if last is not None and last.role == "assistant" else None,
         "last_user_id": last_user.id if last_user else None,
+        "previous_versions": services.previous_versions(messages),
     }
 
 
@@ -209,7 +210,8 @@ def stream(conversation_id: uuid.UUID, message_id: uuid.UUID):
         # Fresh totals and title: the generator changed them in another session.
         refreshed = services.get_conversation_for(_user(), conversation_id)
         return render_template("chat/_answer_done.html", message=final_message, conversation=refreshed,
-                               feedback={}, last_assistant_id=final_message.id)
+                               feedback={}, last_assistant_id=final_message.id,
+                               previous_versions=services.previous_versions([final_message]))
 
     events = streaming.follow_message(message.id, text_offset, reasoning_offset, render_final)
     return Response(stream_with_context(events), mimetype="text/event-stream",
@@ -234,7 +236,7 @@ def stop(conversation_id: uuid.UUID):
 
 
 def _restream_messages(conversation):
-    """After regenerate or edit: the message list again (the old answer is gone, a new one streams)."""
+    """After regenerate or edit: the message list again (the old version folded away, a new answer streams)."""
     messages, has_earlier = services.recent_messages(conversation)
     return render_template("chat/_messages.html", conversation=conversation, messages=messages,
                            has_earlier=has_earlier, **_messages_context(messages))

@@ -70,7 +70,8 @@ def _highlight_title(title: str, terms: list[str]) -> str:
 
 
 def search(user, query: str, page: int = 1) -> SearchResults:
-    """Ranked matches in the user's own message texts and titles (the last word matches as a prefix)."""
+    """Ranked matches in the user's own message texts and titles (the last word matches as a prefix).
+    Only current messages: text replaced by an edit or a regenerate is no longer "in" the conversation."""
     terms = search_terms(query)
     page = max(1, min(page, 500))
     if not terms:
@@ -107,7 +108,7 @@ def _search_postgresql(user, terms: list[str], page: int):
     rows = db.session.execute(text(
         "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title FROM ("
         "  SELECT id, search_vector FROM nexus_messages"
-        "  WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q)"
+        "  WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) AND superseded_by_id IS NULL"
         "  ORDER BY id DESC LIMIT :candidates) AS candidate "
         "JOIN nexus_messages m ON m.id = candidate.id JOIN nexus_conversations c ON c.id = m.conversation_id "
         "ORDER BY ts_rank(candidate.search_vector, to_tsquery('simple', :q)) DESC, m.id DESC "
@@ -144,7 +145,7 @@ def _search_sqlite(user, terms: list[str], page: int):
         "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, candidate.rowid AS fts_rowid FROM ("
         "  SELECT rowid, rank FROM message_fts WHERE message_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
         ") AS candidate JOIN nexus_messages m ON m.rowid = candidate.rowid "
-        "JOIN nexus_conversations c ON c.id = m.conversation_id WHERE m.user_id = :owner "
+        "JOIN nexus_conversations c ON c.id = m.conversation_id WHERE m.user_id = :owner AND m.superseded_by_id IS NULL "
         "ORDER BY candidate.rank, m.id DESC LIMIT :limit OFFSET :offset"),
         {"match": match, "owner": owner, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE,
          "candidates": RANKED_CANDIDATES}).all()

@@ -25,6 +25,8 @@ MAX_TITLE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 8_000
 MAX_FEEDBACK_CHARS = 2_000
 HISTORY_MESSAGES = 40
+# How many earlier versions of one message the page offers ("show previous versions").
+MAX_PREVIOUS_VERSIONS = 10
 DEFAULT_TITLE = "New conversation"
 
 
@@ -57,6 +59,12 @@ def get_conversation_by_id(conversation_id: uuid.UUID) -> Conversation:
     if conversation is None:
         raise NotFound("There is no such conversation.")
     return conversation
+
+
+def is_current():
+    """The condition for messages of the conversation as it is now (not replaced by an edit or a
+    regenerate); every read of "the conversation" uses it, so the partial index serves them."""
+    return Message.superseded_by_id.is_(None)
 
 
 def get_message_in(conversation: Conversation, message_id: uuid.UUID) -> Message:
@@ -121,7 +129,7 @@ def sidebar_page(user, cursor: str | None = None) -> SidebarPage:
 
 def recent_messages(conversation: Conversation, before_id: uuid.UUID | None = None) -> tuple[list[Message], bool]:
     """The last page of messages (oldest first) before `before_id`, and whether earlier ones exist."""
-    query = select(Message).where(Message.conversation_id == conversation.id)
+    query = select(Message).where(Message.conversation_id == conversation.id, is_current())
     if before_id is not None:
         query = query.where(Message.id < before_id)
     rows = list(db.session.scalars(query.order_by(Message.id.desc()).limit(MESSAGES_PAGE_SIZE + 1)))
@@ -131,10 +139,15 @@ def recent_messages(conversation: Conversation, before_id: uuid.UUID | None = No
 
 def messages_around(conversation: Conversation, message_id: uuid.UUID) -> tuple[list[Message], bool, bool]:
     """A page of messages around one of them (for a search result): some before, it, some after;
-    and whether earlier and later ones exist."""
-    get_message_in(conversation, message_id)
+    and whether earlier and later ones exist. A message replaced since opens its current version."""
+    message = get_message_in(conversation, message_id)
+    for _ in range(MAX_PREVIOUS_VERSIONS * 10):
+        if message.superseded_by_id is None:
+            break
+        message = get_message_in(conversation, message.superseded_by_id)
+    message_id = message.id
     half = MESSAGES_PAGE_SIZE // 2
-    base = select(Message).where(Message.conversation_id == conversation.id)
+    base = select(Message).where(Message.conversation_id == conversation.id, is_current())
     before = list(db.session.scalars(base.where(Message.id < message_id).order_by(Message.id.desc()).limit(half + 1)))
     after = list(db.session.scalars(base.where(Message.id >= message_id).order_by(Message.id).limit(half + 1)))
     return list(reversed(before[:half])) + after[:half], len(before) > half, len(after) > half
@@ -143,10 +156,36 @@ def messages_around(conversation: Conversation, message_id: uuid.UUID) -> tuple[
 def last_messages(conversation: Conversation) -> tuple[Message | None, Message | None]:
     """The last user message and the last assistant message, for regenerate and edit."""
     rows = list(db.session.scalars(
-        select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id.desc()).limit(2)))
+        select(Message).where(Message.conversation_id == conversation.id, is_current())
+        .order_by(Message.id.desc()).limit(2)))
     last_user = next((m for m in rows if m.role == "user"), None)
     last_assistant = rows[0] if rows and rows[0].role == "assistant" else None
     return last_user, last_assistant
+
+
+def previous_versions(messages: list[Message]) -> dict[uuid.UUID, list[list[Message]]]:
+    """For each shown message that replaced others, its earlier versions, newest first: for an edited
+    question each version is the old question and the answer it had; for a regenerated answer, the
+    old answer. One query per level of history, only for messages that have one."""
+    versions: dict[uuid.UUID, list[list[Message]]] = {}
+    # Follow each message back through replacements of its own role (question to question,
+    # answer to answer); `leads_to` maps a message on that chain to the shown message.
+    leads_to = {m.id: m for m in messages}
+    for _ in range(MAX_PREVIOUS_VERSIONS):
+        if not leads_to:
+            break
+        rows = db.session.scalars(select(Message).where(Message.superseded_by_id.in_(list(leads_to)))
+                                  .order_by(Message.id))
+        groups: dict[uuid.UUID, list[Message]] = {}
+        for row in rows:
+            groups.setdefault(row.superseded_by_id, []).append(row)
+        next_leads_to = {}
+        for replaced_by, group in groups.items():
+            shown = leads_to[replaced_by]
+            versions.setdefault(shown.id, []).append(group)
+            next_leads_to.update({m.id: shown for m in group if m.role == shown.role})
+        leads_to = next_leads_to
+    return versions
 
 
 def streaming_message(conversation: Conversation) -> Message | None:
@@ -158,7 +197,7 @@ def history_for(message: Message) -> list[Message]:
     """The messages before `message` that the model should see (failed and empty answers left out)."""
     rows = db.session.scalars(
         select(Message).where(Message.conversation_id == message.conversation_id, Message.id < message.id,
-                              Message.content != "")
+                              is_current(), Message.content != "")
         .order_by(Message.id.desc()).limit(HISTORY_MESSAGES))
     return [m for m in reversed(list(rows)) if not (m.role == "assistant" and m.status == "failed")]
 
@@ -243,37 +282,52 @@ def send_message(user, conversation: Conversation, model: AIModel, text: str, op
     return user_message, assistant
 
 
+def _supersede(messages: list[Message | None], replacement: Message) -> None:
+    """Mark messages as replaced by `replacement` (flushed, so it has its id); they are kept as they are."""
+    now = utcnow()
+    for message in messages:
+        if message is not None:
+            message.superseded_at, message.superseded_by_id = now, replacement.id
+
+
 def regenerate_last_answer(user, conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
-    """Replace the last answer (complete, stopped or failed) with a new one streamed from `model`."""
+    """A new answer to the last message, streamed from `model`; the last answer (complete, stopped
+    or failed) is kept as its previous version."""
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
     last_user, last_assistant = last_messages(conversation)
     if last_user is None:
         raise ValidationFailed("There is no message to answer yet.")
-    removed = 0
-    if last_assistant is not None:
-        db.session.delete(last_assistant)
-        removed = 1
-    db.session.flush()
     conversation.model_id = model.id
     assistant = _new_assistant_message(conversation, model, options)
-    _touch(conversation, 1 - removed)
+    db.session.flush()
+    _supersede([last_assistant], assistant)
+    _touch(conversation, 0 if last_assistant is not None else 1)
     db.session.commit()
     return assistant
 
 
 def edit_last_user_message(user, conversation: Conversation, model: AIModel, text: str,
                            options: GenerationOptions) -> Message:
-    """Change the last user message and answer it again."""
+    """Send a changed version of the last user message and answer it; the original message and its
+    answer are kept as the previous version (a share link made before still shows them)."""
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
-    last_user, _ = last_messages(conversation)
+    last_user, last_assistant = last_messages(conversation)
     if last_user is None:
         raise ValidationFailed("There is no message to edit.")
-    last_user.content = text
+    edited = Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text)
+    db.session.add(edited)
     db.session.flush()
-    return regenerate_last_answer(user, conversation, model, options)
+    # Both replaced by the edited question: a snapshot taken while the new answer is still being
+    # written shows the edited question alone, never the old answer under it.
+    _supersede([last_user, last_assistant], edited)
+    conversation.model_id = model.id
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 1 if last_assistant is None else 0)
+    db.session.commit()
+    return assistant
 
 
 def request_stop(user, conversation: Conversation) -> Message | None:

@@ -46,6 +46,8 @@ MAX_HIGHLIGHT_CHARS = 100_000
 RENDER_BUDGET_SECONDS = 0.25
 
 _LANGUAGE_NAME = re.compile(r"[a-z0-9+#-]{1,30}")
+# Half of a surrogate pair (JSON can spell "\ud83d") is not a character: UTF-8 cannot encode it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _code_languages() -> frozenset[str]:
@@ -231,12 +233,13 @@ def render_markdown_safe(text: str | None) -> str:
     if not text:
         return ""
     env = {"render_deadline": time.perf_counter() + RENDER_BUDGET_SECONDS}
-    return _CLEANER.clean(_MARKDOWN.render(text, env))
+    return _CLEANER.clean(_MARKDOWN.render(_LONE_SURROGATE.sub("\ufffd", text), env))
 
 
 def render_plain_safe(text: str | None) -> str:
     """Escape text for HTML, keeping its line breaks (for streaming previews)."""
     if not text:
         return ""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     escaped = html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=True)
     return escaped.replace("\n", "<br>\n")

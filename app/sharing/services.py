@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.chat import services as chat_services
 from app.chat.models import Conversation, Message
@@ -27,8 +27,10 @@ def new_share_token() -> str:
 
 
 def _last_finished_message_id(conversation: Conversation) -> uuid.UUID | None:
+    """The snapshot boundary: the last finished message of the conversation as it is now."""
     return db.session.scalar(
-        select(Message.id).where(Message.conversation_id == conversation.id, Message.status != "streaming")
+        select(Message.id).where(Message.conversation_id == conversation.id, chat_services.is_current(),
+                                 Message.status != "streaming")
         .order_by(Message.id.desc()).limit(1))
 
 
@@ -98,12 +100,16 @@ def live_share(token: str) -> Share:
 
 
 def snapshot_messages(share: Share) -> list[Message]:
-    """The messages that existed when the snapshot was taken, oldest first."""
-    if share.snapshot_message_id is None:
+    """The messages as they were when the snapshot was taken, oldest first: those that existed then
+    and had not yet been replaced. Ids are ordered in time, and a replacement happens when its new
+    message is made, so "replaced by a message after the boundary" means "still current then"."""
+    boundary = share.snapshot_message_id
+    if boundary is None:
         return []
     return list(db.session.scalars(
-        select(Message).where(Message.conversation_id == share.conversation_id,
-                              Message.id <= share.snapshot_message_id, Message.status != "streaming")
+        select(Message).where(Message.conversation_id == share.conversation_id, Message.id <= boundary,
+                              or_(Message.superseded_by_id.is_(None), Message.superseded_by_id > boundary),
+                              Message.status != "streaming")
         .order_by(Message.id).limit(MAX_SHARED_MESSAGES)))
 
 

@@ -19,11 +19,10 @@ from app.core.markdown import (
     render_markdown_safe,
     render_plain_safe,
 )
+from tests.shared_testdata import shared_file
 from tests.helpers.markup import Allowlist, elements_of, live_markup
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# Third-party corpora live beside the repository, never inside it (see SOURCES.md there).
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 
 ALLOWED_TAGS = {
     "a", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5",
@@ -80,13 +79,6 @@ def variants(payload: str) -> list[str]:
     ]
 
 
-def corpus(name: str) -> Path:
-    path = TESTDATA / name
-    if not path.is_file():
-        pytest.skip(f"shared test data not found: {path} (the shared/ folder beside the repository)")
-    return path
-
-
 def test_checker_flags_live_html():
     """The checker below must not pass everything (it would make every test vacuous)."""
     assert problems_in('<img src=x onerror=alert(1)>')
@@ -101,22 +93,37 @@ def test_checker_flags_live_html():
     assert problems_in('<a href="https://example.com" rel="noopener">x</a>') == []
 
 
-# --- third-party corpora ---------------------------------------------------------------
+# --- our own corpora (always here) -----------------------------------------------------
+
+def test_our_xss_payloads_render_inert():
+    """Element, attribute, URL, SVG, MathML, CSS and htmx vectors, written for these tests."""
+    payloads = [p for p in (FIXTURES / "xss-payloads.txt").read_text(encoding="utf-8").splitlines() if p]
+    assert len(payloads) >= 50
+    assert_inert([v for p in payloads for v in variants(p)], "fixtures/xss-payloads.txt")
+
+
+def test_our_naughty_strings_render_inert():
+    strings = json.loads((FIXTURES / "naughty-strings.json").read_text(encoding="utf-8"))
+    assert len(strings) >= 40
+    assert_inert([v for s in strings for v in variants(s)], "fixtures/naughty-strings.json")
+
+
+# --- third-party corpora (../shared/testdata beside the repository) ----------------------
 
 def test_xss_payloads_render_inert():
-    payloads = [p for p in corpus("xss-payloads.txt").read_text(encoding="utf-8").splitlines() if p]
+    payloads = [p for p in shared_file("xss-payloads.txt").read_text(encoding="utf-8").splitlines() if p]
     assert len(payloads) > 300
     assert_inert([v for p in payloads for v in variants(p)], "xss-payloads.txt")
 
 
 def test_naughty_strings_render_inert():
-    strings = json.loads(corpus("blns.json").read_text(encoding="utf-8"))
+    strings = json.loads(shared_file("blns.json").read_text(encoding="utf-8"))
     assert len(strings) > 500
     assert_inert([v for s in strings for v in variants(s)], "blns.json")
 
 
 def test_dompurify_payloads_render_inert():
-    cases = json.loads(corpus("dompurify-expect.json").read_text(encoding="utf-8"))
+    cases = json.loads(shared_file("dompurify-expect.json").read_text(encoding="utf-8"))
     payloads = [case["payload"] for case in cases if isinstance(case.get("payload"), str)]
     assert len(payloads) > 200
     assert_inert([v for p in payloads for v in variants(p)], "dompurify-expect.json")
@@ -324,6 +331,12 @@ def test_long_words_survive_intact():
     out = render_markdown_safe(f"{word}\n\n{url}\n\n`{word}`")
     assert out.count(word) == 2
     assert "b" * 3000 in out
+
+
+def test_half_a_surrogate_pair_renders_as_a_replacement_character():
+    """JSON can spell "\\ud83d"; rendering it must not crash the page or the answer."""
+    assert render_markdown_safe("broken \ud83d emoji") == "<p>broken \ufffd emoji</p>\n"
+    assert render_plain_safe("broken \ud83d") == "broken \ufffd"
 
 
 def test_empty_input_renders_empty():

@@ -9,9 +9,9 @@ import pytest
 
 from app.transfer import chatgpt
 from app.transfer.chatgpt import IMAGE_PLACEHOLDER
+from tests.shared_testdata import shared_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED = Path("/work/shared/testdata/chatgpt-export")
 
 
 def fixture(name: str):
@@ -19,10 +19,7 @@ def fixture(name: str):
 
 
 def shared(name: str):
-    path = SHARED / name
-    if not path.is_file():
-        pytest.skip(f"the shared third-party samples are not here ({path})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(shared_file(f"chatgpt-export/{name}").read_text(encoding="utf-8"))
 
 
 def node(node_id, parent, role, text, at=None, **message_fields):
@@ -175,7 +172,7 @@ def test_a_very_long_title_is_cut_with_a_note():
     assert any("title was cut" in note for note in only.notes)
 
 
-# --- real exports written by others (read, not copied: /work/shared/testdata) -----------------------
+# --- real exports written by others (read, not copied: ../shared/testdata) --------------------------
 
 def test_real_export_with_branches_imports_its_main_branch():
     (tree,) = chatgpt.parse(shared("librechat-chatgpt-tree.json")).conversations

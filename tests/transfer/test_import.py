@@ -14,6 +14,7 @@ from app.chat import services as chat_services
 from app.chat.models import Conversation, Message
 from app.extensions import db
 from tests.factories import make_conversation
+from tests.shared_testdata import shared_file
 from tests.helpers.markup import live_markup
 
 pytestmark = pytest.mark.postgres  # all-or-nothing writes and stored timestamps
@@ -122,9 +123,7 @@ def test_a_studio_export_fixture_imports(login_as):
 
 
 def test_the_real_combined_chatgpt_export_imports(login_as):
-    sample = Path("/work/shared/testdata/chatgpt-export/conversations.json")
-    if not sample.is_file():
-        pytest.skip(f"the shared third-party sample is not here ({sample})")
+    sample = shared_file("chatgpt-export/conversations.json")
     person = login_as("user")
     html = text_of(upload(person, sample.read_bytes()))
     assert "Imported 6 conversations (28 messages) from a ChatGPT export" in html
