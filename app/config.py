@@ -79,6 +79,16 @@ def build_config(instance_path: Path) -> dict:
         "MAX_CONCURRENT_HASHES": int(os.environ.get("STUDIO_MAX_CONCURRENT_HASHES", 4)),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
+        # Request rates (Flask-Limiter). memory:// counts in each process; a shared store such as
+        # redis://host:6379 makes the rates hold across processes and hosts.
+        "RATELIMIT_STORAGE_URI": os.environ.get("STUDIO_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool("STUDIO_RATELIMIT_ENABLED", True),
+        "LIMIT_MESSAGES_PER_MINUTE": int(os.environ.get("STUDIO_LIMIT_MESSAGES_PER_MINUTE", 20)),
+        "LIMIT_IMPORTS_PER_HOUR": int(os.environ.get("STUDIO_LIMIT_IMPORTS_PER_HOUR", 10)),
+        "LIMIT_SEARCHES_PER_MINUTE": int(os.environ.get("STUDIO_LIMIT_SEARCHES_PER_MINUTE", 60)),
+        "LIMIT_REGISTRATIONS_PER_HOUR": int(os.environ.get("STUDIO_LIMIT_REGISTRATIONS_PER_HOUR", 10)),
+        # Answers being written at once per person, counted in the database (exact across processes).
+        "LIMIT_CONCURRENT_GENERATIONS": int(os.environ.get("STUDIO_LIMIT_CONCURRENT_GENERATIONS", 3)),
         # The model registry: key variables allowed besides *_API_KEY, and whether models may live on
         # private or loopback hosts (link-local and metadata addresses are refused regardless).
         "MODEL_KEY_VARIABLES": _names(os.environ.get("STUDIO_MODEL_KEY_VARIABLES", "")),

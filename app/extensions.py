@@ -1,4 +1,6 @@
 """Flask extensions, created here and bound to the app in create_app()."""
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -24,6 +26,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Limits are declared on the routes (app/security/rate_limits.py); storage and switch come from config.
+limiter = Limiter(key_func=get_remote_address)
 
 
 def configure_sqlite(engine) -> None:

@@ -13,6 +13,7 @@ from app.core.pages import htmx_redirect, is_htmx, render_page, toast_headers
 from app.errors import Conflict
 from app.extensions import login_manager
 from app.models.base import utcnow
+from app.security import rate_limits
 from app.security.origin import request_origin
 from app.security.redirects import safe_next_path
 from app.security.roles import login_required
@@ -32,6 +33,7 @@ def _sign_in(user) -> None:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@rate_limits.registrations
 def register():
     """Create an account; the first one becomes admin."""
     if current_user.is_authenticated:

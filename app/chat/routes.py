@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 
 from app.ai_models import services as model_services
@@ -11,9 +12,10 @@ from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
 from app.core.pages import htmx_redirect, htmx_target, is_htmx, toast_headers
-from app.errors import ValidationFailed
+from app.errors import LimitReached, ValidationFailed, error_response, refusal_headers
 from app.folders import services as folder_services
 from app.prompts import services as prompt_services
+from app.security import rate_limits
 from app.security.roles import login_required
 
 
@@ -90,6 +92,7 @@ def new_chat():
 
 @bp.post("")
 @login_required
+@rate_limits.messages
 def start_chat():
     """Open a conversation with its first message; the answer starts streaming at once."""
     form = _prepare_model_choices(ComposerForm())
@@ -145,6 +148,7 @@ def sidebar():
 
 @bp.get("/search")
 @login_required
+@rate_limits.searches
 def search():
     """Full-text search over the user's conversations; typing swaps only the results."""
     page = request.args.get("page", "1")
@@ -172,6 +176,7 @@ def _composer_errors_response(form, conversation):
 
 @bp.post("/<uuid:conversation_id>/messages")
 @login_required
+@rate_limits.messages
 def send_message(conversation_id: uuid.UUID):
     """Store the message and an answer to stream; htmx gets both messages and a fresh composer."""
     conversation = services.get_conversation_for(_user(), conversation_id)
@@ -218,6 +223,23 @@ def stream(conversation_id: uuid.UUID, message_id: uuid.UUID):
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+@bp.errorhandler(LimitReached)
+@bp.errorhandler(RateLimitExceeded)
+def refused(error):
+    """A refused send keeps what was typed: htmx leaves the composer as it is (an error answer is
+    not swapped) and shows a toast; the plain composer form gets its page again, with the text."""
+    if isinstance(error, RateLimitExceeded):
+        error = rate_limits.as_limit_reached(error)
+    if is_htmx() or request.endpoint not in ("chat.start_chat", "chat.send_message"):
+        return error_response(error.status, error.message, refusal_headers(error))
+    conversation_id = request.view_args.get("conversation_id")
+    conversation = services.get_conversation_for(_user(), conversation_id) if conversation_id else None
+    form = _prepare_model_choices(ComposerForm(), conversation)
+    form.content.errors = [error.message]
+    html, _ = _page(conversation, composer=form)
+    return html, error.status, refusal_headers(error)
+
+
 def _after_action(conversation, message: str, location: str | None = None):
     """htmx: a toast and a sidebar refresh; a plain form: back to the conversation."""
     if is_htmx():
@@ -244,6 +266,7 @@ def _restream_messages(conversation):
 
 @bp.post("/<uuid:conversation_id>/regenerate")
 @login_required
+@rate_limits.messages
 def regenerate(conversation_id: uuid.UUID):
     """Replace the last answer (also the retry of a failed one)."""
     conversation = services.get_conversation_for(_user(), conversation_id)
@@ -260,6 +283,7 @@ def regenerate(conversation_id: uuid.UUID):
 
 @bp.post("/<uuid:conversation_id>/edit")
 @login_required
+@rate_limits.messages
 def edit_last(conversation_id: uuid.UUID):
     """Change the last message and send it again."""
     conversation = services.get_conversation_for(_user(), conversation_id)

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from flask import current_app
+from sqlalchemy import delete, exists, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.ai_models.models import AIModel
 from app.chat.models import Conversation, FeedbackItem, Message, MessageOptions, ModelRequest
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, LimitReached, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.base import utcnow
 
@@ -213,7 +214,44 @@ def _clean_text(text: str | None, limit: int, what: str) -> str:
     return text
 
 
+ANSWER_STATUSES_IN_PROGRESS = ("streaming", "pending")
+ANSWER_SLOT_RETRY_AFTER_SECONDS = 10
+
+
+def _lock_answers_of(user_id: uuid.UUID) -> None:
+    """Serialise starting answers per person until the transaction ends, so parallel requests count
+    each other: an advisory lock on PostgreSQL; on SQLite its one writer lock, taken by a write that
+    changes nothing."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                           {"key": f"answers-being-written:{user_id}"})
+    else:
+        db.session.execute(update(Conversation).where(Conversation.user_id == user_id, false())
+                           .values(user_id=Conversation.user_id).execution_options(synchronize_session=False))
+
+
+def answers_being_written_count(user_id: uuid.UUID) -> int:
+    """The person's answers still being written; one whose generator stopped beating is not counted."""
+    return db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.user_id == user_id, Message.status.in_(ANSWER_STATUSES_IN_PROGRESS),
+        or_(Message.heartbeat_at.is_(None), Message.heartbeat_at >= utcnow() - STALE_AFTER)))
+
+
+def _claim_answer_slot(user_id: uuid.UUID) -> None:
+    """Refuse a new answer while the person has LIMIT_CONCURRENT_GENERATIONS being written. The lock
+    is held until the caller commits the new answer, so two requests cannot both take the last slot."""
+    limit = current_app.config["LIMIT_CONCURRENT_GENERATIONS"]
+    _lock_answers_of(user_id)
+    if answers_being_written_count(user_id) >= limit:
+        db.session.rollback()  # nothing of the refused request is kept; the page keeps what was typed
+        answers, which = ("answers", "one") if limit != 1 else ("answer", "it")
+        raise LimitReached(f"You already have {limit} {answers} being written; wait for {which} to finish.",
+                           retry_after_seconds=ANSWER_SLOT_RETRY_AFTER_SECONDS)
+
+
 def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
+    """The answer to stream into, once the person has a free slot (every way of asking comes here)."""
+    _claim_answer_slot(conversation.user_id)
     message = Message(conversation_id=conversation.id, user_id=conversation.user_id, role="assistant", content="",
                       model_id=model.id,
                       status="streaming", heartbeat_at=utcnow())

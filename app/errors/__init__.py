@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, make_response, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -33,6 +34,10 @@ class Conflict(DomainError):
 
 class LimitReached(DomainError):
     status = 429
+
+    def __init__(self, message: str = "", retry_after_seconds: int | None = None):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ValidationFailed(DomainError):
@@ -85,18 +90,25 @@ def _is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def error_response(status: int, message: str | None = None):
-    """Answer an error as JSON under /api/, a toast for htmx, or a full page."""
+def error_response(status: int, message: str | None = None, headers: dict[str, str] | None = None):
+    """Answer an error as JSON under /api/, a toast for htmx, or a full page (with `headers`)."""
     title = TITLES.get(status, "Error")
     message = message or DEFAULT_MESSAGES.get(status, title)
+    headers = dict(headers or {})
     if _wants_json():
-        return jsonify(error={"status": status, "title": title, "message": message}), status
+        return jsonify(error={"status": status, "title": title, "message": message}), status, headers
     if _is_htmx():
         # htmx does not swap error bodies; the toast carries the message instead.
         from app.core.pages import toast_headers
 
-        return "", status, toast_headers(message, level="error")
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+        return "", status, {**headers, **toast_headers(message, level="error")}
+    return render_template("errors/error.html", status=status, title=title, message=message), status, headers
+
+
+def refusal_headers(error: DomainError) -> dict[str, str]:
+    """Retry-After for a refusal that knows when to come back."""
+    seconds = getattr(error, "retry_after_seconds", None)
+    return {"Retry-After": str(seconds)} if seconds else {}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -104,7 +116,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
-        return error_response(error.status, error.message or None)
+        return error_response(error.status, error.message or None, refusal_headers(error))
+
+    @app.errorhandler(RateLimitExceeded)
+    def handle_rate_limited(error: RateLimitExceeded):
+        from app.security.rate_limits import as_limit_reached
+
+        return handle_domain_error(as_limit_reached(error))
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):

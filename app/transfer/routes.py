@@ -9,6 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.chat import services as chat_services
 from app.extensions import csrf
+from app.security import rate_limits
 from app.security.roles import login_required
 from app.transfer import bp, services
 from app.transfer.forms import ImportForm
@@ -66,6 +67,7 @@ def import_form():
 @bp.post("/chat/import")
 @csrf.exempt
 @login_required
+@rate_limits.imports
 def import_conversations():
     """Import an uploaded ChatGPT or Studio export and show what was imported and what was skipped."""
     request.max_content_length = services.MAX_IMPORT_BYTES
