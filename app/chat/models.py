@@ -101,6 +101,10 @@ class Message(UUIDPrimaryKey, db.Model):
         Index("ix_nexus_messages_superseded_by", "superseded_by_id",
               postgresql_where=text("superseded_by_id IS NOT NULL"),
               sqlite_where=text("superseded_by_id IS NOT NULL")),
+        # Answers being written, counted per person before every new one (the concurrent limit).
+        Index("ix_nexus_messages_in_progress", "user_id",
+              postgresql_where=text("status IN ('streaming', 'pending')"),
+              sqlite_where=text("status IN ('streaming', 'pending')")),
         UniqueConstraint("conversation_id", "client_request_id", name="uq_nexus_messages_client_request"),
         CheckConstraint("role IN ('user', 'assistant', 'system')", name="role_known"),
         CheckConstraint("status IN ('complete', 'streaming', 'stopped', 'failed')", name="status_known"),

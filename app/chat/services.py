@@ -214,7 +214,9 @@ def _clean_text(text: str | None, limit: int, what: str) -> str:
     return text
 
 
-ANSWER_STATUSES_IN_PROGRESS = ("streaming", "pending")
+# Literal values, not bound ones: only then do SQLite and PostgreSQL use the partial index
+# ix_nexus_messages_in_progress, whose condition this is.
+ANSWER_IN_PROGRESS = text("nexus_messages.status IN ('streaming', 'pending')")
 ANSWER_SLOT_RETRY_AFTER_SECONDS = 10
 
 
@@ -233,7 +235,7 @@ def _lock_answers_of(user_id: uuid.UUID) -> None:
 def answers_being_written_count(user_id: uuid.UUID) -> int:
     """The person's answers still being written; one whose generator stopped beating is not counted."""
     return db.session.scalar(select(func.count()).select_from(Message).where(
-        Message.user_id == user_id, Message.status.in_(ANSWER_STATUSES_IN_PROGRESS),
+        Message.user_id == user_id, ANSWER_IN_PROGRESS,
         or_(Message.heartbeat_at.is_(None), Message.heartbeat_at >= utcnow() - STALE_AFTER)))
 
 
