@@ -56,6 +56,11 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.core.converters import IdConverter
+
+    # Before any route is added: every <int:...> is an id, bounded (a huge number is a 404).
+    app.url_map.converters["int"] = IdConverter
+
     from app.admin import bp as admin_bp
     from app.ai_models import bp as ai_models_bp
     from app.auth import bp as auth_bp

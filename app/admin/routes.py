@@ -8,18 +8,13 @@ from flask_login import current_user
 
 from app.admin import bp, services
 from app.admin.forms import NavigationItemForm, RoleForm
-from app.core.pages import is_htmx, render_page, toast_headers
+from app.core.pages import is_htmx, page_number, render_page, toast_headers
 from app.errors import ValidationFailed
 from app.nav import services as nav_services
 from app.security.origin import request_origin
 from app.security.roles import Role, role_required
 
 admin_required = role_required(Role.ADMIN)
-
-
-def _page_number() -> int:
-    value = request.args.get("page", "1")
-    return max(1, min(int(value), 10_000)) if value.isdigit() else 1
 
 
 @bp.get("")
@@ -34,7 +29,7 @@ def dashboard():
 def users():
     """Users, searchable and paged; the search box swaps only the rows."""
     query = request.args.get("q", "")
-    page = _page_number()
+    page = page_number()
     rows, has_more = services.search_users(query, page)
     return render_page(
         "admin/users.html", {"user-rows": "admin/_user_rows.html"},
@@ -195,7 +190,7 @@ def move_navigation_item(item_id: int):
 @admin_required
 def audit():
     """The audit log, newest first, paged."""
-    page = _page_number()
+    page = page_number()
     entity_type = request.args.get("entity") or None
     entries, has_more = services.audit_page(page, entity_type)
     return render_page("admin/audit.html", entries=entries, has_more=has_more, page=page, entity_type=entity_type)

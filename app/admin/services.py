@@ -7,6 +7,7 @@ from sqlalchemy import func, or_, select
 
 from app.auth.models import AuthEvent, User
 from app.auth.services import end_all_sessions
+from app.core.pages import paginate
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.security.audit import AuditLog, record_audit
@@ -30,8 +31,7 @@ def search_users(query: str, page: int) -> tuple[list[User], bool]:
         statement = statement.where(
             or_(User.email.like(pattern, escape="\\"), func.lower(User.display_name).like(pattern, escape="\\"))
         )
-    rows = list(db.session.scalars(statement.offset((page - 1) * USERS_PAGE_SIZE).limit(USERS_PAGE_SIZE + 1)))
-    return rows[:USERS_PAGE_SIZE], len(rows) > USERS_PAGE_SIZE
+    return paginate(statement, page, USERS_PAGE_SIZE)
 
 
 def get_user(user_id: uuid.UUID) -> User:
@@ -88,8 +88,8 @@ def audit_page(page: int, entity_type: str | None = None) -> tuple[list[tuple[Au
     )
     if entity_type:
         statement = statement.where(AuditLog.entity_type == entity_type[:50])
-    rows = list(db.session.execute(statement.offset((page - 1) * AUDIT_PAGE_SIZE).limit(AUDIT_PAGE_SIZE + 1)))
-    return [tuple(row) for row in rows[:AUDIT_PAGE_SIZE]], len(rows) > AUDIT_PAGE_SIZE
+    rows, has_more = paginate(statement, page, AUDIT_PAGE_SIZE)
+    return [tuple(row) for row in rows], has_more
 
 
 def counts() -> dict[str, int]:

@@ -5,7 +5,6 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DecimalField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -24,6 +23,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.ai_models.safety import base_url_refusal, key_variable_refusal
+from app.core.forms import FiniteDecimalField
 from app.llm.registry import PROVIDERS
 from app.security.roles import Role
 
@@ -56,12 +56,12 @@ class AIModelForm(FlaskForm):
                     Regexp(r"^[A-Z_][A-Z0-9_]*$", message="An environment variable name, like OPENAI_API_KEY.")])
     context_window = IntegerField("Context window (tokens)", validators=[Optional(), NumberRange(min=1, max=10_000_000)])
     max_tokens = IntegerField("Max output tokens", validators=[Optional(), NumberRange(min=1, max=1_000_000)])
-    input_cost_per_million = DecimalField("Input price (USD / 1M tokens)", places=6, default=0,
-                                          validators=[InputRequired(), PRICE_RANGE])
-    output_cost_per_million = DecimalField("Output price (USD / 1M tokens)", places=6, default=0,
-                                           validators=[InputRequired(), PRICE_RANGE])
-    cached_input_cost_per_million = DecimalField("Cached input price (USD / 1M tokens)", places=6, default=0,
+    input_cost_per_million = FiniteDecimalField("Input price (USD / 1M tokens)", places=6, default=0,
+                                                validators=[InputRequired(), PRICE_RANGE])
+    output_cost_per_million = FiniteDecimalField("Output price (USD / 1M tokens)", places=6, default=0,
                                                  validators=[InputRequired(), PRICE_RANGE])
+    cached_input_cost_per_million = FiniteDecimalField("Cached input price (USD / 1M tokens)", places=6, default=0,
+                                                       validators=[InputRequired(), PRICE_RANGE])
     allowed_roles = MultiCheckboxField("Allowed roles (none ticked: everyone)", choices=Role.choices())
     active = BooleanField("Active", default=True)
 

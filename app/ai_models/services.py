@@ -14,7 +14,7 @@ from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.llm.base import GenerationRequest, ProviderError, StreamEvent
 from app.llm.registry import get_provider
-from app.models.base import utcnow
+from app.models.base import is_integer_id, utcnow
 from app.security.audit import record_audit
 from app.security.origin import Origin
 
@@ -42,7 +42,7 @@ def default_model_for(role: str) -> AIModel | None:
 
 
 def get_model(model_id: int) -> AIModel:
-    model = db.session.get(AIModel, model_id)
+    model = db.session.get(AIModel, model_id) if is_integer_id(model_id) else None
     if model is None:
         raise NotFound("That model does not exist.")
     return model
@@ -55,7 +55,7 @@ def model_for_use(role: str, model_id: int | None) -> AIModel:
         if model is None:
             raise Forbidden("No model is available to your role. Ask an administrator.")
         return model
-    model = db.session.get(AIModel, model_id)
+    model = db.session.get(AIModel, model_id) if is_integer_id(model_id) else None
     if model is None or not model.active:
         raise NotFound("That model is not available.")
     if not model.allows_role(role):

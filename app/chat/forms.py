@@ -1,9 +1,10 @@
 """Chat forms: the composer with its options, rename, settings, feedback. Limits written once."""
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.chat.services import MAX_FEEDBACK_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, MAX_TITLE_CHARS, GenerationOptions
+from app.core.forms import FiniteDecimalField
 
 
 def _strip(value):
@@ -16,14 +17,14 @@ class ComposerForm(FlaskForm):
         Length(max=MAX_MESSAGE_CHARS, message=f"A message has at most {MAX_MESSAGE_CHARS:,} characters.")])
     model_id = SelectField("Model", coerce=int, validate_choice=False)
     client_request_id = HiddenField()
-    temperature = DecimalField("Temperature", places=2, validators=[
+    temperature = FiniteDecimalField("Temperature", places=2, validators=[
         Optional(), NumberRange(0, 2, "Temperature goes from 0 to 2.")])
-    top_p = DecimalField("Top p", places=3, validators=[Optional(), NumberRange(0, 1, "Top p goes from 0 to 1.")])
+    top_p = FiniteDecimalField("Top p", places=3, validators=[Optional(), NumberRange(0, 1, "Top p goes from 0 to 1.")])
     max_tokens = IntegerField("Max tokens", validators=[
         Optional(), NumberRange(1, 1_000_000, "Max tokens must be a whole number above 0.")])
-    frequency_penalty = DecimalField("Frequency penalty", places=2, validators=[
+    frequency_penalty = FiniteDecimalField("Frequency penalty", places=2, validators=[
         Optional(), NumberRange(-2, 2, "Frequency penalty goes from −2 to 2.")])
-    presence_penalty = DecimalField("Presence penalty", places=2, validators=[
+    presence_penalty = FiniteDecimalField("Presence penalty", places=2, validators=[
         Optional(), NumberRange(-2, 2, "Presence penalty goes from −2 to 2.")])
 
     OPTION_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")

@@ -11,8 +11,8 @@ from app.ai_models import services as model_services
 from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
-from app.core.pages import htmx_redirect, htmx_target, is_htmx, toast_headers
-from app.errors import LimitReached, ValidationFailed, error_response, refusal_headers
+from app.core.pages import htmx_redirect, htmx_target, is_htmx, page_number, toast_headers
+from app.errors import LimitReached, NotFound, ValidationFailed, error_response, refusal_headers
 from app.folders import services as folder_services
 from app.prompts import services as prompt_services
 from app.security import rate_limits
@@ -151,8 +151,7 @@ def sidebar():
 @rate_limits.searches
 def search():
     """Full-text search over the user's conversations; typing swaps only the results."""
-    page = request.args.get("page", "1")
-    results = chat_search.search(_user(), request.args.get("q", "")[:200], int(page) if page.isdigit() else 1)
+    results = chat_search.search(_user(), request.args.get("q", "")[:200], page_number(maximum=500))
     if htmx_target() == "search-results":
         return render_template("chat/_search_results.html", results=results)
     return render_template("chat/search.html", results=results)
@@ -162,8 +161,7 @@ def search():
 @login_required
 def archive_list():
     """Archived conversations, out of the sidebar, with restore and delete."""
-    page = request.args.get("page", "1")
-    page = max(1, min(int(page), 10_000)) if page.isdigit() else 1
+    page = page_number()
     conversations, has_more = services.archived_page(_user(), page)
     return render_template("chat/archive.html", conversations=conversations, has_more=has_more, page=page)
 
@@ -233,7 +231,10 @@ def refused(error):
     if is_htmx() or request.endpoint not in ("chat.start_chat", "chat.send_message"):
         return error_response(error.status, error.message, refusal_headers(error))
     conversation_id = request.view_args.get("conversation_id")
-    conversation = services.get_conversation_for(_user(), conversation_id) if conversation_id else None
+    try:
+        conversation = services.get_conversation_for(_user(), conversation_id) if conversation_id else None
+    except NotFound:  # limits are checked before the view: the address may name no conversation of theirs
+        return error_response(error.status, error.message, refusal_headers(error))
     form = _prepare_model_choices(ComposerForm(), conversation)
     form.content.errors = [error.message]
     html, _ = _page(conversation, composer=form)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.ai_models.models import AIModel
 from app.chat.models import Conversation, FeedbackItem, Message, MessageOptions, ModelRequest
+from app.core.pages import paginate
 from app.errors import Conflict, LimitReached, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.base import utcnow
@@ -91,10 +92,13 @@ def _encode_cursor(conversation: Conversation) -> str:
 def _decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     if not cursor:
         return None
-    match = re.fullmatch(r"(\d{1,12}\.\d{6})_([0-9a-f]{32})", cursor)
-    if not match:
-        raise ValidationFailed("That page of the list does not exist.")
-    return datetime.fromtimestamp(float(match.group(1)), UTC), uuid.UUID(match.group(2))
+    match = re.fullmatch(r"([0-9]{1,12}\.[0-9]{6})_([0-9a-f]{32})", cursor)
+    if match:
+        try:
+            return datetime.fromtimestamp(float(match.group(1)), UTC), uuid.UUID(match.group(2))
+        except (ValueError, OverflowError, OSError):  # a well-formed time past the year 9999
+            pass
+    raise ValidationFailed("That page of the list does not exist.")
 
 
 @dataclass
@@ -410,11 +414,9 @@ ARCHIVE_PAGE_SIZE = 30
 
 def archived_page(user, page: int) -> tuple[list[Conversation], bool]:
     """A page of the user's archived conversations, newest activity first."""
-    rows = list(db.session.scalars(
+    return paginate(
         select(Conversation).where(Conversation.user_id == user.id, Conversation.is_archived.is_(True))
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-        .offset((page - 1) * ARCHIVE_PAGE_SIZE).limit(ARCHIVE_PAGE_SIZE + 1)))
-    return rows[:ARCHIVE_PAGE_SIZE], len(rows) > ARCHIVE_PAGE_SIZE
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()), page, ARCHIVE_PAGE_SIZE)
 
 
 def set_archived(user, conversation: Conversation, is_archived: bool) -> None:

@@ -1,9 +1,15 @@
-"""One place that decides between a full page and an htmx fragment, and sends toasts."""
+"""One place that decides between a full page and an htmx fragment, sends toasts, and pages lists."""
 from __future__ import annotations
 
 import json
+import re
 
 from flask import flash, render_template, request
+
+from app.extensions import db
+
+# ASCII digits only: str.isdigit() also passes "²" and "١", which int() then refuses or reads.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def is_htmx() -> bool:
@@ -38,3 +44,24 @@ def htmx_redirect(location: str, message: str | None = None):
     if message:
         flash(message, "success")
     return "", 204, {"HX-Redirect": location}
+
+
+def whole_number(text: str | None) -> int | None:
+    """A whole number written in at most nine ASCII digits (blanks around allowed); None for anything else."""
+    text = (text or "").strip()
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+
+
+def page_number(name: str = "page", default: int = 1, maximum: int = 10_000) -> int:
+    """The page number in query argument `name`, clamped to 1..maximum; `default` if it is not a number."""
+    number = whole_number(request.args.get(name))
+    return default if number is None else max(1, min(number, maximum))
+
+
+def paginate(statement, page: int, size: int) -> tuple[list, bool]:
+    """Page `page` (from 1) of a SELECT, `size` items, and whether more follow (one query: limit size+1).
+    A statement of one entity or column gives its values, otherwise rows."""
+    result = db.session.execute(statement.offset((max(page, 1) - 1) * size).limit(size + 1))
+    # unique(): joined eager loads of collections repeat rows; ORM requires it and it is harmless otherwise.
+    rows = list(result.scalars().unique() if len(statement.column_descriptions) == 1 else result.unique())
+    return rows[:size], len(rows) > size

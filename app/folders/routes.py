@@ -6,7 +6,7 @@ import uuid
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.core.pages import is_htmx, toast_headers
+from app.core.pages import is_htmx, page_number, toast_headers
 from app.errors import Conflict, ValidationFailed
 from app.folders import bp, services
 from app.folders.forms import FolderForm
@@ -111,8 +111,7 @@ def expanded(folder_id: uuid.UUID):
 def conversations(folder_id: uuid.UUID):
     """More of a folder's conversations (its "show more" row)."""
     folder = services.get_folder_for(_user(), folder_id)
-    page = request.args.get("page", "2")
-    page = max(1, min(int(page), 10_000)) if page.isdigit() else 2
+    page = page_number(default=2)
     rows, has_more = services.folder_conversations(_user(), folder, page)
     return render_template("folders/_conversation_rows.html", folder=folder, conversations=rows,
                            has_more=has_more, page=page, current_id=request.args.get("current", ""))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, update
 
 from app.chat.models import Conversation
+from app.core.pages import paginate
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.folders.models import FOLDER_COLORS, FOLDER_ICONS, Folder
@@ -82,12 +83,11 @@ def _set_depths(nodes: list[FolderNode], depth: int) -> None:
 
 def folder_conversations(user, folder: Folder, page: int) -> tuple[list[Conversation], bool]:
     """A page of one folder's conversations, pinned first."""
-    rows = list(db.session.scalars(
+    return paginate(
         select(Conversation).where(Conversation.user_id == user.id, Conversation.folder_id == folder.id,
                                    Conversation.is_archived.is_(False))
-        .order_by(Conversation.is_pinned.desc(), Conversation.last_activity_at.desc(), Conversation.id.desc())
-        .offset((page - 1) * CONVERSATIONS_PER_FOLDER).limit(CONVERSATIONS_PER_FOLDER + 1)))
-    return rows[:CONVERSATIONS_PER_FOLDER], len(rows) > CONVERSATIONS_PER_FOLDER
+        .order_by(Conversation.is_pinned.desc(), Conversation.last_activity_at.desc(), Conversation.id.desc()),
+        page, CONVERSATIONS_PER_FOLDER)
 
 
 def _ancestors(folder: Folder) -> list[Folder]:

@@ -6,7 +6,13 @@ import uuid
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.core.pages import htmx_redirect, is_htmx, render_page, toast_headers
+from app.core.pages import (
+    htmx_redirect,
+    is_htmx,
+    page_number,
+    render_page,
+    toast_headers,
+)
 from app.errors import ValidationFailed
 from app.ideas import bp, services
 from app.ideas.forms import IdeaForm, NoteForm, TriageForm
@@ -18,11 +24,6 @@ from app.security.roles import Role, login_required, role_required
 
 def _user():
     return current_user._get_current_object()
-
-
-def _page_number(name: str = "page") -> int:
-    value = request.args.get(name, "1")
-    return max(1, min(int(value), 10_000)) if value.isdigit() else 1
 
 
 def _form_errors(form) -> str:
@@ -37,7 +38,7 @@ def board():
     """The board: sorted by votes or newest, filtered by status, searchable, paged; the filters
     swap only the results."""
     filters = services.BoardFilters.from_args(
-        request.args.get("sort"), request.args.get("status"), request.args.get("q"), request.args.get("page"))
+        request.args.get("sort"), request.args.get("status"), request.args.get("q"), page_number())
     page = services.board_page(_user(), filters)
     return render_page("ideas/board.html", {"idea-results": "ideas/_results.html"},
                        page=page, filters=filters, statuses=STATUSES, sorts=services.SORTS)
@@ -73,12 +74,13 @@ def _go_to(location: str, message: str):
 
 def _show_context(idea, note_form=None, triage_form=None):
     user = _user()
-    notes, has_more_notes = services.notes_page(idea, _page_number())
+    notes_page_number = page_number()
+    notes, has_more_notes = services.notes_page(idea, notes_page_number)
     if triage_form is None and services.is_moderator(user):
         triage_form = TriageForm(formdata=None, status=idea.status, priority_level=idea.priority_level)
     return {
         "idea": idea, "has_voted": services.has_voted(user, idea), "notes": notes,
-        "notes_page_number": _page_number(), "has_more_notes": has_more_notes,
+        "notes_page_number": notes_page_number, "has_more_notes": has_more_notes,
         "note_form": note_form or NoteForm(formdata=None), "triage_form": triage_form,
         "can_edit": services.can_edit_idea(user, idea), "is_moderator": services.is_moderator(user),
     }

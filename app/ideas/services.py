@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import defer, joinedload
 
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
+from app.core.pages import paginate
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.ideas.models import (
@@ -48,13 +49,12 @@ class BoardFilters:
     page: int = 1
 
     @classmethod
-    def from_args(cls, sort: str | None, status: str | None, query: str | None, page: str | None) -> BoardFilters:
-        page_text = (page or "1").strip()
+    def from_args(cls, sort: str | None, status: str | None, query: str | None, page: int = 1) -> BoardFilters:
         return cls(
             sort=sort if sort in SORTS else "votes",
             status=status if status in STATUSES else "",
             query=_clean_line(query)[:MAX_QUERY_CHARS],
-            page=max(1, min(int(page_text), 10_000)) if page_text.isdigit() else 1,
+            page=max(1, page),
         )
 
 
@@ -116,10 +116,8 @@ def board_page(user, filters: BoardFilters) -> BoardPage:
         statement = statement.order_by(Idea.created_at.desc(), Idea.id.desc())
     else:
         statement = statement.order_by(Idea.vote_count.desc(), Idea.id.desc())
-    rows = list(db.session.scalars(
-        statement.offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
-    ideas = rows[:PAGE_SIZE]
-    return BoardPage(ideas, voted_ids(user, [idea.id for idea in ideas]), len(rows) > PAGE_SIZE)
+    ideas, has_more = paginate(statement, filters.page, PAGE_SIZE)
+    return BoardPage(ideas, voted_ids(user, [idea.id for idea in ideas]), has_more)
 
 
 def voted_ids(user, idea_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -136,11 +134,10 @@ def has_voted(user, idea: Idea) -> bool:
 
 def notes_page(idea: Idea, page: int) -> tuple[list[IdeaNote], bool]:
     """A page of the discussion, oldest first, authors loaded; and whether more follow."""
-    rows = list(db.session.scalars(
+    return paginate(
         select(IdeaNote).where(IdeaNote.idea_id == idea.id)
         .options(joinedload(IdeaNote.author), defer(IdeaNote.content, raiseload=True))
-        .order_by(IdeaNote.id).offset((page - 1) * NOTES_PAGE_SIZE).limit(NOTES_PAGE_SIZE + 1)))
-    return rows[:NOTES_PAGE_SIZE], len(rows) > NOTES_PAGE_SIZE
+        .order_by(IdeaNote.id), page, NOTES_PAGE_SIZE)
 
 
 def get_note_in(idea: Idea, note_id: uuid.UUID) -> IdeaNote:

@@ -9,6 +9,15 @@ from sqlalchemy import JSON, DateTime, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Integer keys are 32-bit on PostgreSQL; a larger number is never an id, and binding one can overflow
+# the driver (SQLite) or the column type (PostgreSQL), so lookups check first.
+MAX_INTEGER_ID = 2**31 - 1
+
+
+def is_integer_id(value) -> bool:
+    """Whether `value` could be an Integer primary key (a positive int within the column's range)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INTEGER_ID
+
 
 def new_uuid() -> uuid.UUID:
     """A time-ordered UUIDv7, so primary keys index like a sequence."""

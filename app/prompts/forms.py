@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.core.pages import whole_number
 from app.prompts import services
 from app.prompts.variables import Variable, VariableError, parse_variables
 
@@ -14,8 +15,7 @@ def _strip(value):
 
 def version_number(value) -> int | None:
     """The version a form was opened on; anything unreadable counts as stale."""
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    return whole_number(str(value or ""))
 
 
 class PromptForm(FlaskForm):

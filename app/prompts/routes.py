@@ -7,7 +7,7 @@ import uuid
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.core.pages import htmx_redirect, is_htmx, render_page, toast_headers
+from app.core.pages import htmx_redirect, is_htmx, page_number, render_page, toast_headers
 from app.errors import NotFound
 from app.prompts import bp, services
 from app.prompts.forms import ModerationForm, PromptForm, use_form_for, values_of, version_number
@@ -19,11 +19,6 @@ moderator_required = role_required(Role.MODERATOR)
 
 def _user():
     return current_user._get_current_object()
-
-
-def _page_number() -> int:
-    value = request.args.get("page", "1")
-    return max(1, min(int(value), 10_000)) if value.isdigit() and len(value) < 8 else 1
 
 
 def _uuid_or_404(value: str | None) -> uuid.UUID:
@@ -43,7 +38,7 @@ def _filters() -> dict:
         "query": request.args.get("q", "")[:services.MAX_QUERY_CHARS],
         "tag_names": services.filter_tag_names(tags_text),
         "sort": sort if sort in services.SORTS else "newest",
-        "page": _page_number(),
+        "page": page_number(),
     }
 
 
@@ -185,7 +180,7 @@ def use(prompt_id: uuid.UUID):
 @moderator_required
 def moderation():
     """Public prompts waiting for review, each with approve and reject (with a reason)."""
-    result = services.moderation_queue(_page_number())
+    result = services.moderation_queue(page_number())
     return render_page("prompts/moderation.html", result=result, form=ModerationForm(formdata=None))
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.chat import services as chat_services
 from app.chat.services import MAX_MESSAGE_CHARS
+from app.core.pages import paginate
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.base import UTCDateTime, utcnow
@@ -213,8 +214,8 @@ def list_prompts(user, tab: str = "mine", query: str = "", tag_names: list[str] 
         statement = statement.order_by(Prompt.created_at.desc(), Prompt.id.desc())
     statement = _with_details(statement).options(
         defer(Prompt.content), with_expression(Prompt.preview, func.substr(Prompt.content, 1, PREVIEW_CHARS)))
-    rows = list(db.session.scalars(statement.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).unique())
-    return PromptPage(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE)
+    prompts, has_more = paginate(statement, page, PAGE_SIZE)
+    return PromptPage(prompts, page, has_more)
 
 
 def tag_suggestions(user, prefix: str, limit: int = 8) -> list[str]:
@@ -235,8 +236,8 @@ def moderation_queue(page: int = 1) -> PromptPage:
     """Public prompts waiting for review, the longest-waiting first."""
     statement = _with_details(select(Prompt).where(Prompt.moderation_status == "pending", Prompt.deleted_at.is_(None))
                               .order_by(Prompt.submitted_at, Prompt.id))
-    rows = list(db.session.scalars(statement.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).unique())
-    return PromptPage(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE)
+    prompts, has_more = paginate(statement, page, PAGE_SIZE)
+    return PromptPage(prompts, page, has_more)
 
 
 def pending_count() -> int:

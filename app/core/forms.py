@@ -1,0 +1,32 @@
+"""Form fields shared by domains."""
+from __future__ import annotations
+
+import decimal
+
+from wtforms import DecimalField
+from wtforms.validators import StopValidation
+
+
+class FiniteDecimalField(DecimalField):
+    """A DecimalField for finite numbers only, rounded to its `places` as its column stores them:
+    NaN, sNaN, Infinity and exponents no column holds are a field error, not a crash in a later
+    comparison (`NumberRange` compares, and Decimal refuses to order NaN)."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and not str(valuelist[0]).strip():
+            self.data = None  # blank: Optional() or InputRequired() says what that means
+            return
+        super().process_formdata(valuelist)  # text that is no number at all: WTForms' own message
+        try:
+            if self.data is not None and not self.data.is_finite():
+                raise decimal.InvalidOperation
+            if self.data is not None and self.places is not None:
+                self.data = self.data.quantize(decimal.Decimal(1).scaleb(-self.places))
+        except decimal.InvalidOperation:
+            self.data = None
+            raise ValueError(self.invalid_value_message or f"{self.label.text} must be a plain number, like 0.7.") from None
+
+    def pre_validate(self, form):
+        # The value could not be read: that one message, not also the range's about a missing value.
+        if self.process_errors:
+            raise StopValidation()
