@@ -26,28 +26,36 @@ THREE_BEING_WRITTEN = "You already have 3 answers being written; wait for one to
 
 
 class GatedProvider(Provider):
-    """A model that writes a first word, then waits until the test lets one answer finish."""
+    """A model that writes a first word, then waits until the test lets the answer to that prompt finish."""
 
     name = "echo"
-    gate = threading.Semaphore(0)
+    gates: dict[str, threading.Event] = {}
+    all_released = threading.Event()
 
     def stream(self, request):
+        prompt = next(m.content for m in reversed(request.messages) if m.role == "user")
         yield TextDelta("Thinking")
-        GatedProvider.gate.acquire(timeout=30)
+        gate = GatedProvider.gates.setdefault(prompt, threading.Event())
+        for _ in range(600):  # at most 30 s, so a forgotten answer cannot hang the suite
+            if gate.wait(0.05) or GatedProvider.all_released.is_set():
+                break
         yield TextDelta(" done.")
         yield Usage(input_tokens=1, output_tokens=2)
         yield Finish("stop")
 
 
 @pytest.fixture
-def gated_answers(monkeypatch):
-    """Answers stay "being written" until `gate.release()`; all are let go at the end of the test."""
-    GatedProvider.gate = threading.Semaphore(0)
+def finish_answer(monkeypatch):
+    """Answers stay "being written" until `finish_answer(prompt)`; all are let go at the end of the test."""
+    GatedProvider.gates, GatedProvider.all_released = {}, threading.Event()
     monkeypatch.setitem(registry.PROVIDERS, "echo", GatedProvider)
-    yield GatedProvider.gate
-    GatedProvider.gate.release(100)
-    for message_id in db.session.scalars(select(Message.id).where(Message.status == "streaming")).all():
-        wait_for_answer(message_id)
+
+    def finish(prompt: str) -> None:
+        GatedProvider.gates.setdefault(prompt, threading.Event()).set()
+
+    yield finish
+    GatedProvider.all_released.set()
+    finish_all_answers()
 
 
 def send(person, conversation, text: str, htmx: bool = False):
@@ -185,12 +193,12 @@ def test_registrations_past_the_per_hour_limit_of_an_address_are_refused(app):
 
 # --- answers being written at once ----------------------------------------------------------------
 
-def test_a_fourth_answer_waits_until_one_of_three_finishes(app, login_as, gated_answers):
+def test_a_fourth_answer_waits_until_one_of_three_finishes(app, login_as, finish_answer):
     app.config["LIMIT_CONCURRENT_GENERATIONS"] = 3
     person, other = login_as("user"), login_as("user")
     conversations = [make_conversation(person.user) for _ in range(4)]
-    for conversation in conversations[:3]:
-        assert send(person, conversation, "write at length").status_code == 303
+    for number, conversation in enumerate(conversations[:3], start=1):
+        assert send(person, conversation, f"question {number}").status_code == 303
     assert answers_being_written(person.user) == 3
 
     refused = send(person, conversations[3], "a fourth question", htmx=True)
@@ -203,14 +211,14 @@ def test_a_fourth_answer_waits_until_one_of_three_finishes(app, login_as, gated_
     assert send(other, make_conversation(other.user), "someone else asks").status_code == 303
 
     first_answer = db.session.scalar(select(Message.id).where(
-        Message.user_id == person.user.id, Message.role == "assistant").order_by(Message.id).limit(1))
-    gated_answers.release()
+        Message.conversation_id == conversations[0].id, Message.role == "assistant"))
+    finish_answer("question 1")
     wait_for_answer(first_answer)
     assert send(person, conversations[3], "a fourth question").status_code == 303
     assert answers_being_written(person.user) == 3
 
 
-def test_regenerating_counts_as_an_answer_being_written(app, login_as, gated_answers):
+def test_regenerating_counts_as_an_answer_being_written(app, login_as, finish_answer):
     app.config["LIMIT_CONCURRENT_GENERATIONS"] = 1
     person = login_as("user")
     busy, finished = make_conversation(person.user), make_conversation(person.user, messages=2)
@@ -224,7 +232,7 @@ def test_regenerating_counts_as_an_answer_being_written(app, login_as, gated_ans
 
 
 @pytest.mark.postgres
-def test_parallel_sends_never_start_more_answers_than_the_limit(app, live_server, gated_answers):
+def test_parallel_sends_never_start_more_answers_than_the_limit(app, live_server, finish_answer):
     app.config["LIMIT_CONCURRENT_GENERATIONS"] = 3
     user = make_user()
     paths = [f"/chat/{make_conversation(user).id}/messages" for _ in range(8)]
