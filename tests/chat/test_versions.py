@@ -37,11 +37,11 @@ def messages_part(html: str) -> str:
 
 def current_part(html: str) -> str:
     """The messages without their "previous version" disclosures: what reads as the conversation now."""
-    return re.sub(r'<details class="message-versions">.*?</details>', "", messages_part(html), flags=re.S)
+    return re.sub(r'<details class="message-versions">.*?</details>', "", messages_part(html), flags=re.DOTALL)
 
 
 def versions_part(html: str) -> str:
-    return "".join(re.findall(r'<details class="message-versions">.*?</details>', messages_part(html), flags=re.S))
+    return "".join(re.findall(r'<details class="message-versions">.*?</details>', messages_part(html), flags=re.DOTALL))
 
 
 def search_hits(person, query: str) -> str:
