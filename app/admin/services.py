@@ -25,7 +25,7 @@ def _escape_like(text: str) -> str:
 def search_users(query: str, page: int) -> tuple[list[User], bool]:
     """A page of users matching the text (e-mail or name), newest first; and whether more follow."""
     statement = select(User).order_by(User.created_at.desc(), User.id.desc())
-    query = (query or "").strip()[:100]
+    query = (query or "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL in text
     if query:
         pattern = f"%{_escape_like(query.lower())}%"
         statement = statement.where(
@@ -87,7 +87,7 @@ def audit_page(page: int, entity_type: str | None = None) -> tuple[list[tuple[Au
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
     )
     if entity_type:
-        statement = statement.where(AuditLog.entity_type == entity_type[:50])
+        statement = statement.where(AuditLog.entity_type == entity_type.replace("\x00", "")[:50])
     rows, has_more = paginate(statement, page, AUDIT_PAGE_SIZE)
     return [tuple(row) for row in rows], has_more
 

@@ -5,7 +5,8 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 
 def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+    # NUL too: PostgreSQL refuses it in text, even in a lookup (a 500, not a wrong answer).
+    return value.replace("\x00", "").strip() if isinstance(value, str) else value
 
 
 class RegisterForm(FlaskForm):

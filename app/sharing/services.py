@@ -91,7 +91,7 @@ def update_snapshot(user, share: Share) -> None:
 
 def live_share(token: str) -> Share:
     """The share behind a token, if it is neither expired nor revoked; otherwise NotFound (always GONE)."""
-    if not token or len(token) > 64:
+    if not token or len(token) > 64 or "\x00" in token:  # PostgreSQL refuses NUL in text
         raise NotFound(GONE)
     share = db.session.scalar(select(Share).where(Share.share_token == token))
     if share is None or not share.is_live(utcnow()):
