@@ -61,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
     # Before any route is added: every <int:...> is an id, bounded (a huge number is a 404).
     app.url_map.converters["int"] = IdConverter
 
+    from app.account import bp as account_bp
     from app.admin import bp as admin_bp
     from app.ai_models import bp as ai_models_bp
     from app.auth import bp as auth_bp
@@ -73,7 +74,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.sharing import bp as sharing_bp
     from app.transfer import bp as transfer_bp
 
-    for blueprint in (core_bp, auth_bp, transfer_bp, chat_bp, folders_bp, sharing_bp, prompts_bp, ideas_bp,
+    for blueprint in (core_bp, auth_bp, account_bp, transfer_bp, chat_bp, folders_bp, sharing_bp, prompts_bp, ideas_bp,
                       admin_bp, ai_models_bp, users_cli):
         app.register_blueprint(blueprint)
 

@@ -1,4 +1,4 @@
-"""Accounts: registration, sign-in, server-side sessions, throttling, the account page."""
+"""Accounts: registration, sign-in, server-side sessions, throttling."""
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__)

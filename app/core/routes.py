@@ -11,7 +11,7 @@ from app.extensions import db
 def index():
     """Signed in: the chat; otherwise the sign-in page."""
     if current_user.is_authenticated:
-        return redirect(url_for("chat.new_chat") if "chat.new_chat" in _endpoints() else url_for("auth.account"))
+        return redirect(url_for("chat.new_chat") if "chat.new_chat" in _endpoints() else url_for("account.account"))
     return redirect(url_for("auth.login"))
 
 

@@ -59,7 +59,7 @@ def _after_change(share, message: str):
             share, chat_services.get_conversation_for(_user(), share.conversation_id).title)), 200, toast_headers(message)
     flash(message, "success")
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
-                    else url_for("auth.account"), code=303)
+                    else url_for("account.account"), code=303)
 
 
 @bp.post("/shares/<uuid:share_id>/revoke")
