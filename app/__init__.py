@@ -7,7 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import build_config
-from app.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
+from app.extensions import configure_sqlite, csrf, db, htmx, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from app.errors import register_error_handlers
+    from app.errors.handlers import register_error_handlers
     from app.security.headers import install_security_headers
 
     register_error_handlers(app)
@@ -48,6 +48,7 @@ def _init_extensions(app: Flask) -> None:
             configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
+    htmx.init_app(app)
     limiter.init_app(app)  # a fresh store per app: memory:// counts start at zero for each one
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

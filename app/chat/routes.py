@@ -12,7 +12,8 @@ from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
 from app.core.pages import htmx_redirect, htmx_target, is_htmx, page_number, toast_headers
-from app.errors import LimitReached, NotFound, ValidationFailed, error_response, refusal_headers
+from app.errors import LimitReached, NotFound, ValidationFailed, refusal_headers
+from app.errors.handlers import error_response
 from app.folders import services as folder_services
 from app.prompts import services as prompt_services
 from app.security import rate_limits

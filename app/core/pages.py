@@ -1,29 +1,29 @@
-"""One place that decides between a full page and an htmx fragment, sends toasts, and pages lists."""
+"""One place that decides between a full page and an htmx fragment, answers finished actions, and pages lists."""
 from __future__ import annotations
 
 import json
 import re
 
-from flask import flash, render_template, request
+from flask import flash, redirect, render_template, request
+from htmx_flask import make_response
 
 from app.extensions import db
 
 # ASCII digits only: str.isdigit() also passes "²" and "١", which int() then refuses or reads.
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
+SIDEBAR_CHANGED = {"sidebar-changed": True}  # the sidebar list reloads itself on this event
+
 
 def is_htmx() -> bool:
     """True for an htmx request that expects a fragment (not boosted, not a history restore)."""
-    headers = request.headers
-    return (
-        headers.get("HX-Request") == "true"
-        and headers.get("HX-Boosted") != "true"
-        and headers.get("HX-History-Restore-Request") != "true"
-    )
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def htmx_target() -> str | None:
-    return request.headers.get("HX-Target") if is_htmx() else None
+    """The id of the element an htmx fragment request will be swapped into; None for a page request."""
+    return request.htmx.target if is_htmx() else None
 
 
 def render_page(page_template: str, fragments: dict[str, str] | None = None, **context):
@@ -34,16 +34,34 @@ def render_page(page_template: str, fragments: dict[str, str] | None = None, **c
     return render_template(page_template, **context)
 
 
+def toast_trigger(message: str | None, level: str = "success", events: dict | None = None) -> dict:
+    """The HX-Trigger events that show a toast (when there is a message) and fire `events`."""
+    toast = {"toast": {"message": message, "level": level}} if message else {}
+    return {**toast, **(events or {})}
+
+
 def toast_headers(message: str, level: str = "success", events: dict | None = None) -> dict[str, str]:
     """HX-Trigger header that shows a toast (and fires `events`); JSON-encoded so user text cannot break out."""
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}, **(events or {})})}
+    return {"HX-Trigger": json.dumps(toast_trigger(message, level, events))}
+
+
+def done(message: str | None, location: str, fragment: str | None = None,
+         events: dict | None = None, level: str = "success"):
+    """The one answer to a finished action. htmx: `fragment` with 200 (or 204 without one), the toast
+    and `events` in HX-Trigger. Otherwise: flash the message and 303 to `location` (a plain form POST)."""
+    if is_htmx():
+        body = ("", 204) if fragment is None else (fragment, 200)
+        return make_response(*body, trigger=toast_trigger(message, level, events) or None)
+    if message:
+        flash(message, level)
+    return redirect(location, code=303)
 
 
 def htmx_redirect(location: str, message: str | None = None):
     """Tell htmx to navigate (a 302 would be followed by the XHR and swapped into the target)."""
     if message:
         flash(message, "success")
-    return "", 204, {"HX-Redirect": location}
+    return make_response("", 204, redirect=location)
 
 
 def whole_number(text: str | None) -> int | None:

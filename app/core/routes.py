@@ -1,5 +1,5 @@
 """/, /healthz and /readyz."""
-from flask import jsonify, redirect, url_for
+from flask import current_app, jsonify, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -16,8 +16,6 @@ def index():
 
 
 def _endpoints():
-    from flask import current_app
-
     return current_app.view_functions
 
 

@@ -7,6 +7,8 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user
 
+from app.extensions import login_manager
+
 
 class Role(str, enum.Enum):
     USER = "user"
@@ -32,6 +34,11 @@ def role_at_least(role: str | None, required: str | None) -> bool:
     return ROLE_RANK.get(role or "", 0) >= ROLE_RANK[required]
 
 
+def acting_user():
+    """The signed-in person making this request, as the User row services take (not Flask-Login's proxy)."""
+    return current_user._get_current_object()
+
+
 def role_required(required: Role | str = Role.USER):
     """Route decorator: sign-in required (redirect to login), then the role (403)."""
     required_value = Role(required).value
@@ -40,8 +47,6 @@ def role_required(required: Role | str = Role.USER):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                from app.extensions import login_manager
-
                 return login_manager.unauthorized()
             if not role_at_least(current_user.role, required_value):
                 abort(403)
