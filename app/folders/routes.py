@@ -3,21 +3,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import render_template, request, url_for
 
-from app.core.pages import is_htmx, page_number, toast_headers
+from app.core.pages import SIDEBAR_CHANGED, done, page_number
 from app.errors import Conflict, ValidationFailed
 from app.folders import bp, services
 from app.folders.forms import FolderForm
-from app.security.roles import login_required
-
-SIDEBAR_CHANGED = {"sidebar-changed": True}
-
-
-def _user():
-    return current_user._get_current_object()
-
+from app.security.roles import acting_user, login_required
 
 def _parse_uuid(value: str | None) -> uuid.UUID | None:
     if not value:
@@ -29,7 +21,7 @@ def _parse_uuid(value: str | None) -> uuid.UUID | None:
 
 
 def _with_parent_choices(form: FolderForm, exclude: uuid.UUID | None = None) -> FolderForm:
-    choices = [(value, label) for value, label in services.folder_choices(_user()) if value != str(exclude)]
+    choices = [(value, label) for value, label in services.folder_choices(acting_user()) if value != str(exclude)]
     form.parent_id.choices = [("", "Top level")] + choices
     return form
 
@@ -41,13 +33,12 @@ def create():
     form = _with_parent_choices(FolderForm(parent_id=request.args.get("parent", "")))
     if form.validate_on_submit():
         try:
-            folder = services.create_folder(_user(), form.name.data, parent_id=_parse_uuid(form.parent_id.data),
+            folder = services.create_folder(acting_user(), form.name.data, parent_id=_parse_uuid(form.parent_id.data),
                                             color=form.color.data, icon=form.icon.data)
         except (ValidationFailed, Conflict) as error:
             form.parent_id.errors.append(error.message)
         else:
-            flash(f"Folder “{folder.name}” created.", "success")
-            return redirect(url_for("chat.new_chat"), code=303)
+            return _done(f"Folder “{folder.name}” created.")
     return render_template("folders/form.html", form=form, folder=None)
 
 
@@ -55,34 +46,31 @@ def create():
 @login_required
 def edit(folder_id: uuid.UUID):
     """Rename, recolour or move a folder; the page also offers reorder and delete."""
-    folder = services.get_folder_for(_user(), folder_id)
+    folder = services.get_folder_for(acting_user(), folder_id)
     form = _with_parent_choices(FolderForm(obj=folder, parent_id=str(folder.parent_id or "")), exclude=folder.id)
     if form.validate_on_submit():
         try:
-            services.update_folder(_user(), folder, name=form.name.data, color=form.color.data, icon=form.icon.data,
+            services.update_folder(acting_user(), folder, name=form.name.data, color=form.color.data, icon=form.icon.data,
                                    parent_id=_parse_uuid(form.parent_id.data))
         except (ValidationFailed, Conflict) as error:
             form.parent_id.errors.append(error.message)
         else:
-            flash("Folder saved.", "success")
-            return redirect(url_for("chat.new_chat"), code=303)
+            return _done("Folder saved.")
     return render_template("folders/form.html", form=form, folder=folder)
 
 
 def _done(message: str):
-    if is_htmx():
-        return "", 204, toast_headers(message, events=SIDEBAR_CHANGED)
-    flash(message, "success")
-    return redirect(url_for("chat.new_chat"), code=303)
+    """A folder changed: the sidebar reloads (htmx), or back to the chat page."""
+    return done(message, url_for("chat.new_chat"), events=SIDEBAR_CHANGED)
 
 
 @bp.post("/<uuid:folder_id>/delete")
 @login_required
 def delete(folder_id: uuid.UUID):
     """Delete a folder; what was inside moves up a level, nothing is lost."""
-    folder = services.get_folder_for(_user(), folder_id)
+    folder = services.get_folder_for(acting_user(), folder_id)
     name = folder.name
-    conversations, folders = services.delete_folder(_user(), folder)
+    conversations, folders = services.delete_folder(acting_user(), folder)
     return _done(f"Folder “{name}” deleted; {conversations} conversation(s) and {folders} folder(s) moved up a level.")
 
 
@@ -93,7 +81,7 @@ def move(folder_id: uuid.UUID):
     direction = request.form.get("direction")
     if direction not in ("up", "down"):
         raise ValidationFailed("Direction must be up or down.")
-    services.move_folder(_user(), services.get_folder_for(_user(), folder_id), direction)
+    services.move_folder(acting_user(), services.get_folder_for(acting_user(), folder_id), direction)
     return _done("Order saved.")
 
 
@@ -101,8 +89,8 @@ def move(folder_id: uuid.UUID):
 @login_required
 def expanded(folder_id: uuid.UUID):
     """Remember whether the folder is open in the sidebar."""
-    folder = services.get_folder_for(_user(), folder_id)
-    services.set_expanded(_user(), folder, request.form.get("expanded") == "1")
+    folder = services.get_folder_for(acting_user(), folder_id)
+    services.set_expanded(acting_user(), folder, request.form.get("expanded") == "1")
     return "", 204
 
 
@@ -110,8 +98,8 @@ def expanded(folder_id: uuid.UUID):
 @login_required
 def conversations(folder_id: uuid.UUID):
     """More of a folder's conversations (its "show more" row)."""
-    folder = services.get_folder_for(_user(), folder_id)
+    folder = services.get_folder_for(acting_user(), folder_id)
     page = page_number(default=2)
-    rows, has_more = services.folder_conversations(_user(), folder, page)
+    rows, has_more = services.folder_conversations(acting_user(), folder, page)
     return render_template("folders/_conversation_rows.html", folder=folder, conversations=rows,
                            has_more=has_more, page=page, current_id=request.args.get("current", ""))
