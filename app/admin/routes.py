@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import uuid
 
-from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import render_template, request, url_for
 
 from app.admin import bp, services
 from app.admin.forms import NavigationItemForm, RoleForm
-from app.core.pages import is_htmx, page_number, render_page, toast_headers
+from app.core.pages import done, is_htmx, page_number, render_page
 from app.errors import ValidationFailed
 from app.nav import services as nav_services
 from app.security.origin import request_origin
-from app.security.roles import Role, role_required
+from app.security.roles import Role, acting_user, role_required
 
 admin_required = role_required(Role.ADMIN)
 
@@ -46,10 +45,7 @@ def user_detail(user_id: uuid.UUID):
 
 
 def _user_row_response(user, message: str):
-    if is_htmx():
-        return render_template("admin/_user_row.html", user=user), 200, toast_headers(message)
-    flash(message, "success")
-    return redirect(url_for("admin.users"), code=303)
+    return done(message, url_for("admin.users"), fragment=render_template("admin/_user_row.html", user=user))
 
 
 @bp.post("/users/<uuid:user_id>/role")
@@ -59,7 +55,7 @@ def change_role(user_id: uuid.UUID):
     form = RoleForm()
     if not form.validate():
         raise ValidationFailed("Choose one of the listed roles.")
-    user = services.change_role(current_user._get_current_object(), user_id, form.role.data, request_origin())
+    user = services.change_role(acting_user(), user_id, form.role.data, request_origin())
     return _user_row_response(user, f"{user.display_name} is now {user.role}.")
 
 
@@ -67,7 +63,7 @@ def change_role(user_id: uuid.UUID):
 @admin_required
 def deactivate_user(user_id: uuid.UUID):
     """Deactivate an account; its sessions end immediately."""
-    user = services.set_active(current_user._get_current_object(), user_id, False, request_origin())
+    user = services.set_active(acting_user(), user_id, False, request_origin())
     return _user_row_response(user, f"{user.display_name} is deactivated and signed out.")
 
 
@@ -75,7 +71,7 @@ def deactivate_user(user_id: uuid.UUID):
 @admin_required
 def reactivate_user(user_id: uuid.UUID):
     """Let a deactivated account sign in again."""
-    user = services.set_active(current_user._get_current_object(), user_id, True, request_origin())
+    user = services.set_active(acting_user(), user_id, True, request_origin())
     return _user_row_response(user, f"{user.display_name} can sign in again.")
 
 
@@ -106,12 +102,11 @@ def create_navigation_item():
     form = NavigationItemForm()
     if form.validate_on_submit():
         try:
-            nav_services.create_item(current_user._get_current_object(), origin=request_origin(), **_form_values(form))
+            nav_services.create_item(acting_user(), origin=request_origin(), **_form_values(form))
         except ValidationFailed as error:
             form.link.errors.append(error.message)
         else:
-            flash(f"Added “{form.label.data}”.", "success")
-            return redirect(url_for("admin.navigation"), code=303)
+            return done(f"Added “{form.label.data}”.", url_for("admin.navigation"))
     return _navigation_page(form)
 
 
@@ -146,15 +141,13 @@ def update_navigation_item(item_id: int):
     form = NavigationItemForm()
     if form.validate_on_submit():
         try:
-            item = nav_services.update_item(current_user._get_current_object(), item_id,
+            item = nav_services.update_item(acting_user(), item_id,
                                             origin=request_origin(), **_form_values(form))
         except ValidationFailed as error:
             form.link.errors.append(error.message)
         else:
-            if is_htmx():
-                return render_template("admin/_nav_item.html", item=item), 200, toast_headers(f"Saved “{item.label}”.")
-            flash(f"Saved “{item.label}”.", "success")
-            return redirect(url_for("admin.navigation"), code=303)
+            return done(f"Saved “{item.label}”.", url_for("admin.navigation"),
+                        fragment=render_template("admin/_nav_item.html", item=item))
     if is_htmx():
         return render_template("admin/_nav_item_form.html", item=item, edit_form=form)
     return _navigation_page()
@@ -165,12 +158,9 @@ def update_navigation_item(item_id: int):
 def toggle_navigation_item(item_id: int):
     """Hide or show an item."""
     item = nav_services.get_item(item_id)
-    item = nav_services.set_visibility(current_user._get_current_object(), item_id, not item.is_active, request_origin())
+    item = nav_services.set_visibility(acting_user(), item_id, not item.is_active, request_origin())
     message = f"“{item.label}” is {'shown' if item.is_active else 'hidden'}."
-    if is_htmx():
-        return render_template("admin/_nav_item.html", item=item), 200, toast_headers(message)
-    flash(message, "success")
-    return redirect(url_for("admin.navigation"), code=303)
+    return done(message, url_for("admin.navigation"), fragment=render_template("admin/_nav_item.html", item=item))
 
 
 @bp.post("/navigation/<int:item_id>/move")
@@ -180,10 +170,9 @@ def move_navigation_item(item_id: int):
     direction = request.form.get("direction")
     if direction not in {"up", "down"}:
         raise ValidationFailed("Direction must be up or down.")
-    nav_services.move_item(current_user._get_current_object(), item_id, direction, request_origin())
-    if is_htmx():
-        return render_template("admin/_nav_items.html", items=nav_services.all_items()), 200, toast_headers("Order saved.")
-    return redirect(url_for("admin.navigation"), code=303)
+    nav_services.move_item(acting_user(), item_id, direction, request_origin())
+    return done("Order saved.", url_for("admin.navigation"),
+                fragment=render_template("admin/_nav_items.html", items=nav_services.all_items()))
 
 
 @bp.get("/audit")
