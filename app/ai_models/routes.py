@@ -1,14 +1,13 @@
 """/admin/models: the registry, admin only."""
 from __future__ import annotations
 
-from flask import flash, redirect, url_for
-from flask_login import current_user
+from flask import url_for
 
 from app.ai_models import bp, services
 from app.ai_models.forms import AIModelForm
-from app.core.pages import render_page
+from app.core.pages import done, render_page
 from app.security.origin import request_origin
-from app.security.roles import Role, role_required
+from app.security.roles import Role, acting_user, role_required
 
 admin_required = role_required(Role.ADMIN)
 
@@ -26,9 +25,8 @@ def create():
     """Register a model."""
     form = AIModelForm()
     if form.validate_on_submit():
-        model = services.save_model(current_user._get_current_object(), form.values(), request_origin())
-        flash(f"Added {model.name}.", "success")
-        return redirect(url_for("ai_models.index"), code=303)
+        model = services.save_model(acting_user(), form.values(), request_origin())
+        return done(f"Added {model.name}.", url_for("ai_models.index"))
     return render_page("ai_models/form.html", form=form, model=None)
 
 
@@ -39,7 +37,6 @@ def edit(model_id: int):
     model = services.get_model(model_id)
     form = AIModelForm(obj=model)
     if form.validate_on_submit():
-        services.save_model(current_user._get_current_object(), form.values(), request_origin(), model_id=model.id)
-        flash(f"Saved {form.name.data}.", "success")
-        return redirect(url_for("ai_models.index"), code=303)
+        services.save_model(acting_user(), form.values(), request_origin(), model_id=model.id)
+        return done(f"Saved {form.name.data}.", url_for("ai_models.index"))
     return render_page("ai_models/form.html", form=form, model=model, failures=services.recent_failures(model))

@@ -4,13 +4,12 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, render_template, request
-from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.chat import services as chat_services
 from app.extensions import csrf
 from app.security import rate_limits
-from app.security.roles import login_required
+from app.security.roles import acting_user, login_required
 from app.transfer import bp, services
 from app.transfer.forms import ImportForm
 from app.transfer.records import ImportRefused
@@ -20,11 +19,10 @@ TOO_LARGE = (f"The file is larger than {services.MAX_IMPORT_BYTES // (1024 * 102
              "Nothing was imported.")
 
 
-def _user():
-    return current_user._get_current_object()
-
-
-def _download(body: bytes, names: tuple[str, str], mimetype: str) -> Response:
+def _export(conversation_id: uuid.UUID, export, mimetype: str) -> Response:
+    """One of the user's conversations as a download, written by `export(user, conversation)`."""
+    conversation = chat_services.get_conversation_for(acting_user(), conversation_id)
+    body, *names = export(acting_user(), conversation)
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = services.content_disposition(*names)
     return response
@@ -34,18 +32,14 @@ def _download(body: bytes, names: tuple[str, str], mimetype: str) -> Response:
 @login_required
 def export_markdown(conversation_id: uuid.UUID):
     """Download the conversation as a Markdown transcript."""
-    conversation = chat_services.get_conversation_for(_user(), conversation_id)
-    body, *names = services.export_markdown(_user(), conversation)
-    return _download(body, names, "text/markdown; charset=utf-8")
+    return _export(conversation_id, services.export_markdown, "text/markdown; charset=utf-8")
 
 
 @bp.get("/chat/<uuid:conversation_id>/export.json")
 @login_required
 def export_json(conversation_id: uuid.UUID):
     """Download the conversation as Studio JSON (messages, parts, models, options, timestamps)."""
-    conversation = chat_services.get_conversation_for(_user(), conversation_id)
-    body, *names = services.export_json(_user(), conversation)
-    return _download(body, names, "application/json")
+    return _export(conversation_id, services.export_json, "application/json")
 
 
 def _import_page(form, report=None, error=None, status=200):
@@ -82,7 +76,7 @@ def import_conversations():
         return _import_page(form, status=422)
     try:
         data = form.file.data.read(services.MAX_IMPORT_BYTES + 1)
-        report = services.import_file(_user(), data)
+        report = services.import_file(acting_user(), data)
     except RequestEntityTooLarge:
         return _import_page(ImportForm(formdata=None), error=TOO_LARGE, status=413)
     except ImportRefused as refused:
