@@ -46,15 +46,16 @@ def toast_headers(message: str, level: str = "success", events: dict | None = No
 
 
 def done(message: str | None, location: str, fragment: str | None = None,
-         events: dict | None = None, level: str = "success"):
+         events: dict | None = None, level: str = "success", navigate: bool = False):
     """The one answer to a finished action. htmx: `fragment` with 200 (or 204 without one), the toast
-    and `events` in HX-Trigger. Otherwise: flash the message and 303 to `location` (a plain form POST)."""
-    if is_htmx():
+    and `events` in HX-Trigger. Otherwise: flash the message and 303 to `location` (a plain form POST).
+    With `navigate`, htmx goes to `location` too (HX-Redirect) and the message is flashed for that page."""
+    if is_htmx() and not navigate:
         body = ("", 204) if fragment is None else (fragment, 200)
         return make_response(*body, trigger=toast_trigger(message, level, events) or None)
     if message:
         flash(message, level)
-    return redirect(location, code=303)
+    return htmx_redirect(location) if is_htmx() else redirect(location, code=303)
 
 
 def htmx_redirect(location: str, message: str | None = None):

@@ -4,26 +4,15 @@ from __future__ import annotations
 import uuid
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
-from app.core.pages import (
-    htmx_redirect,
-    is_htmx,
-    page_number,
-    render_page,
-    toast_headers,
-)
+from app.core.pages import done, is_htmx, page_number, render_page
 from app.errors import ValidationFailed
 from app.ideas import bp, services
 from app.ideas.forms import IdeaForm, NoteForm, TriageForm
 from app.ideas.models import STATUSES
 from app.security.origin import request_origin
 from app.security.redirects import safe_next_path
-from app.security.roles import Role, login_required, role_required
-
-
-def _user():
-    return current_user._get_current_object()
+from app.security.roles import Role, acting_user, login_required, role_required
 
 
 def _form_errors(form) -> str:
@@ -39,7 +28,7 @@ def board():
     swap only the results."""
     filters = services.BoardFilters.from_args(
         request.args.get("sort"), request.args.get("status"), request.args.get("q"), page_number())
-    page = services.board_page(_user(), filters)
+    page = services.board_page(acting_user(), filters)
     return render_page("ideas/board.html", {"idea-results": "ideas/_results.html"},
                        page=page, filters=filters, statuses=STATUSES, sorts=services.SORTS)
 
@@ -52,28 +41,20 @@ def new():
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                idea = services.submit_idea(_user(), form.title.data, form.description.data, form.priority_level.data)
+                idea = services.submit_idea(acting_user(), form.title.data, form.description.data, form.priority_level.data)
             except ValidationFailed as error:
                 form.form_errors.append(error.message)
             else:
-                return _go_to(url_for("ideas.show", idea_id=idea.id), "Idea submitted. Thank you!")
+                return done("Idea submitted. Thank you!", url_for("ideas.show", idea_id=idea.id), navigate=True)
         if is_htmx():
             return render_template("ideas/_idea_form.html", form=form, idea=None)
     return render_template("ideas/new.html", form=form, idea=None)
 
 
-def _go_to(location: str, message: str):
-    """After a change: htmx navigates, a plain form is redirected (303); both show the message."""
-    if is_htmx():
-        return htmx_redirect(location, message)
-    flash(message, "success")
-    return redirect(location, code=303)
-
-
 # --- one idea ------------------------------------------------------------------------------------
 
 def _show_context(idea, note_form=None, triage_form=None):
-    user = _user()
+    user = acting_user()
     notes_page_number = page_number()
     notes, has_more_notes = services.notes_page(idea, notes_page_number)
     if triage_form is None and services.is_moderator(user):
@@ -98,7 +79,7 @@ def show(idea_id: uuid.UUID):
 @login_required
 def vote(idea_id: uuid.UUID):
     """Toggle the signed-in person's vote; htmx swaps the button and its count in place."""
-    count, has_voted = services.toggle_vote(_user(), idea_id)
+    count, has_voted = services.toggle_vote(acting_user(), idea_id)
     next_path = safe_next_path(request.form.get("next"))
     if is_htmx():
         idea = services.get_idea(idea_id)
@@ -113,17 +94,17 @@ def vote(idea_id: uuid.UUID):
 def edit(idea_id: uuid.UUID):
     """The author edits their idea while it is new; anybody else is refused (403)."""
     idea = services.get_idea(idea_id)
-    services.require_editable_by(_user(), idea)
+    services.require_editable_by(acting_user(), idea)
     if request.method == "GET":
         return render_template("ideas/edit.html", form=IdeaForm(formdata=None, obj=idea), idea=idea)
     form = IdeaForm()
     if form.validate_on_submit():
         try:
-            services.edit_idea(_user(), idea, form.title.data, form.description.data, form.priority_level.data)
+            services.edit_idea(acting_user(), idea, form.title.data, form.description.data, form.priority_level.data)
         except ValidationFailed as error:
             form.form_errors.append(error.message)
         else:
-            return _go_to(url_for("ideas.show", idea_id=idea.id), "Idea saved.")
+            return done("Idea saved.", url_for("ideas.show", idea_id=idea.id), navigate=True)
     if is_htmx():
         return render_template("ideas/_idea_form.html", form=form, idea=idea)
     return render_template("ideas/edit.html", form=form, idea=idea)
@@ -134,8 +115,8 @@ def edit(idea_id: uuid.UUID):
 def delete(idea_id: uuid.UUID):
     """The author deletes their idea while it is new (the page asks first)."""
     idea = services.get_idea(idea_id)
-    services.delete_idea(_user(), idea)
-    return _go_to(url_for("ideas.board"), "Idea deleted.")
+    services.delete_idea(acting_user(), idea)
+    return done("Idea deleted.", url_for("ideas.board"), navigate=True)
 
 
 @bp.post("/ideas/<uuid:idea_id>/triage")
@@ -148,15 +129,12 @@ def triage(idea_id: uuid.UUID):
         if is_htmx():
             raise ValidationFailed(_form_errors(form))
         return render_template("ideas/show.html", **_show_context(idea, triage_form=form))
-    changed = services.triage(_user(), idea, form.status.data, form.priority_level.data, request_origin())
+    changed = services.triage(acting_user(), idea, form.status.data, form.priority_level.data, request_origin())
     if not changed:
-        if is_htmx():
-            return "", 204, toast_headers("Nothing changed.", level="info")
-        flash("Nothing changed.", "info")
-        return redirect(url_for("ideas.show", idea_id=idea_id), code=303)
+        return done("Nothing changed.", url_for("ideas.show", idea_id=idea_id), level="info")
     idea = services.get_idea(idea_id)
-    return _go_to(url_for("ideas.show", idea_id=idea_id),
-                  f"Triage saved: {idea.status_label.lower()}, {idea.priority_label.lower()} priority.")
+    return done(f"Triage saved: {idea.status_label.lower()}, {idea.priority_label.lower()} priority.",
+                url_for("ideas.show", idea_id=idea_id), navigate=True)
 
 
 # --- notes ---------------------------------------------------------------------------------------
@@ -169,22 +147,24 @@ def add_note(idea_id: uuid.UUID):
     form = NoteForm()
     if form.validate_on_submit():
         try:
-            note = services.add_note(_user(), idea, form.content.data)
+            note = services.add_note(acting_user(), idea, form.content.data)
         except ValidationFailed as error:
             form.content.errors = [*form.content.errors, error.message]
         else:
-            if not is_htmx():
-                flash("Note added.", "success")
-                return redirect(url_for("ideas.show", idea_id=idea_id, _anchor=f"note-{note.id}"), code=303)
-            note = services.get_note_in(idea, note.id)
-            _votes, note_count = services.refreshed_counts(idea_id)
-            return (render_template("ideas/_note_added.html", idea=idea, note=note, note_count=note_count,
-                                    note_form=NoteForm(formdata=None), is_moderator=services.is_moderator(_user())),
-                    200, toast_headers("Note added."))
+            return done("Note added.", url_for("ideas.show", idea_id=idea_id, _anchor=f"note-{note.id}"),
+                        fragment=_note_added(idea, note.id) if is_htmx() else None)
     if is_htmx():
         html = render_template("ideas/_note_form.html", idea=idea, note_form=form)
         return html, 200, {"HX-Retarget": "#note-form", "HX-Reswap": "outerHTML"}
     return render_template("ideas/show.html", **_show_context(idea, note_form=form))
+
+
+def _note_added(idea, note_id: uuid.UUID) -> str:
+    """The new note, the refreshed note count and an empty form, swapped in one answer."""
+    _votes, note_count = services.refreshed_counts(idea.id)
+    return render_template("ideas/_note_added.html", idea=idea, note=services.get_note_in(idea, note_id),
+                           note_count=note_count, note_form=NoteForm(formdata=None),
+                           is_moderator=services.is_moderator(acting_user()))
 
 
 @bp.post("/ideas/<uuid:idea_id>/notes/<uuid:note_id>/delete")
@@ -193,11 +173,10 @@ def delete_note(idea_id: uuid.UUID, note_id: uuid.UUID):
     """Delete one's own note; moderators delete any (audited). The page asks first."""
     idea = services.get_idea(idea_id)
     note = services.get_note_in(idea, note_id)
-    services.delete_note(_user(), idea, note, request_origin())
-    if not is_htmx():
-        flash("Note deleted.", "success")
-        return redirect(url_for("ideas.show", idea_id=idea_id), code=303)
-    _votes, note_count = services.refreshed_counts(idea_id)
-    return (render_template("ideas/_note_count.html", note_count=note_count, oob=True), 200,
-            toast_headers("Note deleted."))
+    services.delete_note(acting_user(), idea, note, request_origin())
+    fragment = None
+    if is_htmx():
+        _votes, note_count = services.refreshed_counts(idea_id)
+        fragment = render_template("ideas/_note_count.html", note_count=note_count, oob=True)
+    return done("Note deleted.", url_for("ideas.show", idea_id=idea_id), fragment=fragment)
 
