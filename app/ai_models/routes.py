@@ -5,6 +5,7 @@ from flask import url_for
 
 from app.ai_models import bp, services
 from app.ai_models.forms import AIModelForm
+from app.chat import model_requests
 from app.core.pages import done, render_page
 from app.security.origin import request_origin
 from app.security.roles import Role, acting_user, role_required
@@ -39,4 +40,4 @@ def edit(model_id: int):
     if form.validate_on_submit():
         services.save_model(acting_user(), form.values(), request_origin(), model_id=model.id)
         return done(f"Saved {form.name.data}.", url_for("ai_models.index"))
-    return render_page("ai_models/form.html", form=form, model=model, failures=services.recent_failures(model))
+    return render_page("ai_models/form.html", form=form, model=model, failures=model_requests.recent_failures(model.id))

@@ -23,7 +23,6 @@ EDITABLE_FIELDS = (
     "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million", "allowed_roles", "active",
 )
 PRICE_FIELDS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million")
-RECENT_FAILURES = 10
 
 
 def all_models() -> list[AIModel]:
@@ -95,18 +94,6 @@ def stream_from(model: AIModel, request: GenerationRequest) -> Iterator[StreamEv
     api_key = api_key_for(model)
     provider = get_provider(model.provider, current_app.config)
     yield from provider.stream(replace(request, api_key=api_key))
-
-
-def recent_failures(model: AIModel, limit: int = RECENT_FAILURES) -> list:
-    """The model's latest failed calls, with the provider's own words: for admins only, as users are
-    shown a generic sentence. (Read here rather than through chat, which writes these rows: the
-    registry is where an admin goes to fix a model.)"""
-    # Imported here: chat imports this module to make its calls.
-    from app.chat.models import ModelRequest
-
-    return list(db.session.scalars(
-        select(ModelRequest).where(ModelRequest.ai_model_id == model.id, ModelRequest.status == "error")
-        .order_by(ModelRequest.requested_at.desc()).limit(limit)))
 
 
 def _snapshot(model: AIModel) -> dict:

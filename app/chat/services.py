@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.ai_models.models import AIModel
 from app.chat.models import Conversation, FeedbackItem, Message, MessageOptions, ModelRequest
+from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.core.pages import paginate
 from app.errors import Conflict, LimitReached, NotFound, ValidationFailed
 from app.extensions import db
@@ -132,6 +133,57 @@ def sidebar_page(user, cursor: str | None = None) -> SidebarPage:
     return SidebarPage(pinned, recent, next_cursor)
 
 
+# Inside a folder: pinned first, then newest activity.
+IN_FOLDER_ORDER = (Conversation.is_pinned.desc(), Conversation.last_activity_at.desc(), Conversation.id.desc())
+
+
+def _unarchived_of(user):
+    return (Conversation.user_id == user.id, Conversation.is_archived.is_(False))
+
+
+def folder_conversation_counts(user) -> dict[uuid.UUID, int]:
+    """How many unarchived conversations each of the user's folders holds, by folder id (one query)."""
+    return dict(db.session.execute(
+        select(Conversation.folder_id, func.count(Conversation.id))
+        .where(*_unarchived_of(user), Conversation.folder_id.is_not(None))
+        .group_by(Conversation.folder_id)).all())
+
+
+def first_conversations_in_folders(user, folder_ids: list[uuid.UUID], per_folder: int) -> list[Conversation]:
+    """The first `per_folder` unarchived conversations of each of these folders, in folder order
+    (one query, whatever the number of folders)."""
+    if not folder_ids:
+        return []
+    rank = func.row_number().over(partition_by=Conversation.folder_id, order_by=IN_FOLDER_ORDER).label("rank")
+    ranked = (select(Conversation.id.label("id"), rank)
+              .where(*_unarchived_of(user), Conversation.folder_id.in_(folder_ids)).subquery())
+    return list(db.session.scalars(
+        select(Conversation).join(ranked, ranked.c.id == Conversation.id)
+        .where(ranked.c.rank <= per_folder).order_by(ranked.c.rank)))
+
+
+def conversations_in_folder(user, folder_id: uuid.UUID, page: int, size: int) -> tuple[list[Conversation], bool]:
+    """A page of one folder's unarchived conversations, pinned first, and whether more follow."""
+    return paginate(
+        select(Conversation).where(*_unarchived_of(user), Conversation.folder_id == folder_id)
+        .order_by(*IN_FOLDER_ORDER), page, size)
+
+
+def move_folder_contents(folder_id: uuid.UUID, to_folder_id: uuid.UUID | None) -> int:
+    """Move every conversation of one folder into another (None: out of any folder), archived ones
+    too; returns how many moved. Part of the caller's transaction (folders deletes the folder)."""
+    return db.session.execute(
+        update(Conversation).where(Conversation.folder_id == folder_id).values(folder_id=to_folder_id)).rowcount
+
+
+def titles_of(conversation_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The titles of these conversations, by id (one query; the caller decided who may see them)."""
+    if not conversation_ids:
+        return {}
+    return dict(db.session.execute(
+        select(Conversation.id, Conversation.title).where(Conversation.id.in_(set(conversation_ids)))).all())
+
+
 def recent_messages(conversation: Conversation, before_id: uuid.UUID | None = None) -> tuple[list[Message], bool]:
     """The last page of messages (oldest first) before `before_id`, and whether earlier ones exist."""
     query = select(Message).where(Message.conversation_id == conversation.id, is_current())
@@ -191,6 +243,29 @@ def previous_versions(messages: list[Message]) -> dict[uuid.UUID, list[list[Mess
             next_leads_to.update({m.id: shown for m in group if m.role == shown.role})
         leads_to = next_leads_to
     return versions
+
+
+def last_finished_message_id(conversation: Conversation) -> uuid.UUID | None:
+    """The last finished message of the conversation as it is now (an answer being written is left
+    out): where a share snapshot ends."""
+    return db.session.scalar(
+        select(Message.id).where(Message.conversation_id == conversation.id, is_current(),
+                                 Message.status != "streaming")
+        .order_by(Message.id.desc()).limit(1))
+
+
+def messages_as_of(conversation_id: uuid.UUID, boundary: uuid.UUID | None, limit: int) -> list[Message]:
+    """The messages as they were when `boundary` was the last finished one, oldest first: those that
+    existed then and had not yet been replaced. Ids are ordered in time, and a replacement happens
+    when its new message is made, so "replaced by a message after the boundary" means "still current
+    then"."""
+    if boundary is None:
+        return []
+    return list(db.session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id, Message.id <= boundary,
+                              or_(Message.superseded_by_id.is_(None), Message.superseded_by_id > boundary),
+                              Message.status != "streaming")
+        .order_by(Message.id).limit(limit)))
 
 
 def streaming_message(conversation: Conversation) -> Message | None:
@@ -488,8 +563,6 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
     """Add a finished conversation (from an export) to the current transaction; the caller commits,
     so a file imports whole or not at all. Text is stored as written and rendered safely once: pass
     `content_html` already rendered, or rendering runs here, inside the caller's write transaction."""
-    from app.core.markdown import RENDERER_VERSION, render_markdown_safe
-
     now = utcnow()
     created_at = created_at or now
     last_at = max((m.created_at for m in messages if m.created_at), default=created_at)
@@ -510,6 +583,17 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
             parts=[{"type": "text", "text": content}] + (
                 [{"type": "data", "data_content": {"imported_model": imported.model_name}}] if imported.model_name else [])))
     db.session.flush()
+    return conversation
+
+
+def continue_conversation(user, source: Conversation, messages: list[ImportedMessage]) -> Conversation:
+    """A new conversation of `user` holding a copy of `messages` from `source` (a shared snapshot),
+    titled after it and on top of their sidebar; `source`'s model comes along only when the user's
+    role may use it. Part of the caller's transaction."""
+    conversation = add_imported_conversation(
+        user, f"{source.title} (continued)", messages, created_at=utcnow(), model=source.model)
+    conversation.model_id = source.model_id if source.model and source.model.allows_role(user.role) else None
+    conversation.last_activity_at = utcnow()
     return conversation
 
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 
-from app.chat.models import Conversation
-from app.core.pages import paginate
+from app.chat import services as chat_services
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.folders.models import FOLDER_COLORS, FOLDER_ICONS, Folder
@@ -35,7 +34,7 @@ def folders_of(user) -> list[Folder]:
 class FolderNode:
     folder: Folder
     children: list["FolderNode"] = field(default_factory=list)
-    conversations: list[Conversation] = field(default_factory=list)
+    conversations: list = field(default_factory=list)  # the first few, from chat.services
     conversation_count: int = 0
     depth: int = 0
 
@@ -47,24 +46,10 @@ def folder_tree(user) -> list[FolderNode]:
     if not folders:
         return []
     nodes = {folder.id: FolderNode(folder) for folder in folders}
-    counts = dict(db.session.execute(
-        select(Conversation.folder_id, func.count(Conversation.id))
-        .where(Conversation.user_id == user.id, Conversation.is_archived.is_(False), Conversation.folder_id.is_not(None))
-        .group_by(Conversation.folder_id)).all())
+    counts = chat_services.folder_conversation_counts(user)
     expanded = [folder.id for folder in folders if folder.is_expanded and counts.get(folder.id)]
-    if expanded:
-        rank = func.row_number().over(
-            partition_by=Conversation.folder_id,
-            order_by=(Conversation.is_pinned.desc(), Conversation.last_activity_at.desc(), Conversation.id.desc()),
-        ).label("rank")
-        ranked = (select(Conversation.id.label("id"), rank)
-                  .where(Conversation.user_id == user.id, Conversation.is_archived.is_(False),
-                         Conversation.folder_id.in_(expanded)).subquery())
-        rows = db.session.scalars(
-            select(Conversation).join(ranked, ranked.c.id == Conversation.id)
-            .where(ranked.c.rank <= CONVERSATIONS_PER_FOLDER).order_by(ranked.c.rank))
-        for conversation in rows:
-            nodes[conversation.folder_id].conversations.append(conversation)
+    for conversation in chat_services.first_conversations_in_folders(user, expanded, CONVERSATIONS_PER_FOLDER):
+        nodes[conversation.folder_id].conversations.append(conversation)
     roots = []
     for folder in folders:
         node = nodes[folder.id]
@@ -81,13 +66,9 @@ def _set_depths(nodes: list[FolderNode], depth: int) -> None:
         _set_depths(node.children, depth + 1)
 
 
-def folder_conversations(user, folder: Folder, page: int) -> tuple[list[Conversation], bool]:
+def folder_conversations(user, folder: Folder, page: int) -> tuple[list, bool]:
     """A page of one folder's conversations, pinned first."""
-    return paginate(
-        select(Conversation).where(Conversation.user_id == user.id, Conversation.folder_id == folder.id,
-                                   Conversation.is_archived.is_(False))
-        .order_by(Conversation.is_pinned.desc(), Conversation.last_activity_at.desc(), Conversation.id.desc()),
-        page, CONVERSATIONS_PER_FOLDER)
+    return chat_services.conversations_in_folder(user, folder.id, page, CONVERSATIONS_PER_FOLDER)
 
 
 def _ancestors(folder: Folder) -> list[Folder]:
@@ -190,8 +171,7 @@ def move_folder(user, folder: Folder, direction: str) -> None:
 
 def delete_folder(user, folder: Folder) -> tuple[int, int]:
     """Delete a folder; its subfolders and conversations move to its parent. Returns what moved."""
-    moved_conversations = db.session.execute(
-        update(Conversation).where(Conversation.folder_id == folder.id).values(folder_id=folder.parent_id)).rowcount
+    moved_conversations = chat_services.move_folder_contents(folder.id, folder.parent_id)
     moved_folders = db.session.execute(
         update(Folder).where(Folder.parent_id == folder.id).values(parent_id=folder.parent_id)).rowcount
     db.session.delete(folder)
@@ -199,7 +179,7 @@ def delete_folder(user, folder: Folder) -> tuple[int, int]:
     return moved_conversations, moved_folders
 
 
-def move_conversation(user, conversation: Conversation, folder_id: uuid.UUID | None) -> Folder | None:
+def move_conversation(user, conversation, folder_id: uuid.UUID | None) -> Folder | None:
     """Put the user's conversation in one of the user's folders (None: out of any folder)."""
     folder = get_folder_for(user, folder_id) if folder_id else None
     conversation.folder_id = folder.id if folder else None

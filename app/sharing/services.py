@@ -5,15 +5,18 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from app.chat import services as chat_services
-from app.chat.models import Conversation, Message
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models.base import utcnow
 from app.sharing.models import Share
+
+if TYPE_CHECKING:  # annotations only: conversations and messages come from chat.services
+    from app.chat.models import Conversation, Message
 
 EXPIRY_CHOICES = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "never": None}
 MAX_SHARED_MESSAGES = 2000
@@ -26,14 +29,6 @@ def new_share_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _last_finished_message_id(conversation: Conversation) -> uuid.UUID | None:
-    """The snapshot boundary: the last finished message of the conversation as it is now."""
-    return db.session.scalar(
-        select(Message.id).where(Message.conversation_id == conversation.id, chat_services.is_current(),
-                                 Message.status != "streaming")
-        .order_by(Message.id.desc()).limit(1))
-
-
 def create_share(user, conversation: Conversation, expiry: str) -> Share:
     """A new link showing the conversation as it is now (an answer still being written is left out)."""
     if expiry not in EXPIRY_CHOICES:
@@ -41,7 +36,7 @@ def create_share(user, conversation: Conversation, expiry: str) -> Share:
     now = utcnow()
     lifetime = EXPIRY_CHOICES[expiry]
     share = Share(conversation_id=conversation.id, user_id=user.id, share_token=new_share_token(),
-                  snapshot_message_id=_last_finished_message_id(conversation), snapshot_at=now,
+                  snapshot_message_id=chat_services.last_finished_message_id(conversation), snapshot_at=now,
                   expires_at=now + lifetime if lifetime else None)
     db.session.add(share)
     db.session.commit()
@@ -68,11 +63,11 @@ class ShareRow:
 
 
 def shares_of_user(user, limit: int = 100) -> list[ShareRow]:
-    """The user's links with their conversation titles, newest first (one query)."""
-    rows = db.session.execute(
-        select(Share, Conversation.title).join(Conversation, Conversation.id == Share.conversation_id)
-        .where(Share.user_id == user.id).order_by(Share.created_at.desc()).limit(limit))
-    return [ShareRow(share, title) for share, title in rows]
+    """The user's links with their conversation titles, newest first (two queries)."""
+    shares = list(db.session.scalars(
+        select(Share).where(Share.user_id == user.id).order_by(Share.created_at.desc()).limit(limit)))
+    titles = chat_services.titles_of([share.conversation_id for share in shares])
+    return [ShareRow(share, titles[share.conversation_id]) for share in shares if share.conversation_id in titles]
 
 
 def revoke_share(user, share: Share) -> None:
@@ -84,7 +79,7 @@ def revoke_share(user, share: Share) -> None:
 def update_snapshot(user, share: Share) -> None:
     """Move the snapshot forward to the conversation as it is now."""
     conversation = chat_services.get_conversation_for(user, share.conversation_id)
-    share.snapshot_message_id = _last_finished_message_id(conversation)
+    share.snapshot_message_id = chat_services.last_finished_message_id(conversation)
     share.snapshot_at = utcnow()
     db.session.commit()
 
@@ -100,17 +95,8 @@ def live_share(token: str) -> Share:
 
 
 def snapshot_messages(share: Share) -> list[Message]:
-    """The messages as they were when the snapshot was taken, oldest first: those that existed then
-    and had not yet been replaced. Ids are ordered in time, and a replacement happens when its new
-    message is made, so "replaced by a message after the boundary" means "still current then"."""
-    boundary = share.snapshot_message_id
-    if boundary is None:
-        return []
-    return list(db.session.scalars(
-        select(Message).where(Message.conversation_id == share.conversation_id, Message.id <= boundary,
-                              or_(Message.superseded_by_id.is_(None), Message.superseded_by_id > boundary),
-                              Message.status != "streaming")
-        .order_by(Message.id).limit(MAX_SHARED_MESSAGES)))
+    """The messages as they were when the snapshot was taken, oldest first."""
+    return chat_services.messages_as_of(share.conversation_id, share.snapshot_message_id, MAX_SHARED_MESSAGES)
 
 
 def count_view(share: Share) -> None:
@@ -120,14 +106,11 @@ def count_view(share: Share) -> None:
 
 def continue_in_own_chats(user, share: Share) -> Conversation:
     """Copy the snapshot into the visitor's own conversations (never into anyone else's folder)."""
-    source = db.session.get(Conversation, share.conversation_id)
+    source = chat_services.get_conversation_by_id(share.conversation_id)
     messages = [chat_services.ImportedMessage(role=m.role, content=m.content, created_at=m.created_at,
                                               model_name=m.model.name if m.model else None)
                 for m in snapshot_messages(share)]
-    conversation = chat_services.add_imported_conversation(
-        user, f"{source.title} (continued)", messages, created_at=utcnow(), model=source.model)
-    conversation.model_id = source.model_id if source.model and source.model.allows_role(user.role) else None
-    conversation.last_activity_at = utcnow()  # on top of the visitor's sidebar
+    conversation = chat_services.continue_conversation(user, source, messages)
     db.session.commit()
     return conversation
 
