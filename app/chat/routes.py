@@ -3,33 +3,25 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
 from flask_limiter import RateLimitExceeded
-from flask_login import current_user
 
 from app.ai_models import services as model_services
 from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
-from app.core.pages import htmx_redirect, htmx_target, is_htmx, page_number, toast_headers
+from app.core.pages import SIDEBAR_CHANGED, done, htmx_target, is_htmx, page_number
 from app.errors import LimitReached, NotFound, ValidationFailed, refusal_headers
 from app.errors.handlers import error_response
 from app.folders import services as folder_services
 from app.prompts import services as prompt_services
 from app.security import rate_limits
-from app.security.roles import login_required
-
-
-SIDEBAR_CHANGED = {"sidebar-changed": True}  # the sidebar list reloads itself on this event
-
-
-def _user():
-    return current_user._get_current_object()
+from app.security.roles import acting_user, login_required
 
 
 def _prepare_model_choices(form, conversation=None, models=None):
     """Fill the model picker with what the user's role allows; default to the conversation's model."""
-    models = models if models is not None else model_services.models_for_role(_user().role)
+    models = models if models is not None else model_services.models_for_role(acting_user().role)
     form.model_id.choices = [(m.id, m.picker_label) for m in models]
     if not form.model_id.data and models:
         current = conversation.model_id if conversation else None
@@ -49,7 +41,7 @@ def _messages_context(messages, is_latest_page: bool = True):
     last = messages[-1] if messages and is_latest_page else None
     last_user = next((m for m in reversed(messages) if m.role == "user"), None) if is_latest_page else None
     return {
-        "feedback": services.feedback_by(_user(), [m.id for m in messages if m.role == "assistant"]),
+        "feedback": services.feedback_by(acting_user(), [m.id for m in messages if m.role == "assistant"]),
         "last_assistant_id": last.id if last is not None and last.role == "assistant" else None,
         "last_user_id": last_user.id if last_user else None,
         "previous_versions": services.previous_versions(messages),
@@ -59,9 +51,9 @@ def _messages_context(messages, is_latest_page: bool = True):
 def _page(conversation=None, composer=None, settings_form=None, status=200, at_message_id=None):
     """The chat page: sidebar, the conversation (or the empty new-chat state), the composer.
     With `at_message_id`, the messages shown are those around that one (a search result)."""
-    models = model_services.models_for_role(_user().role)
-    context = {"conversation": conversation, "sidebar": services.sidebar_page(_user()),
-               "folders": folder_services.folder_tree(_user()),
+    models = model_services.models_for_role(acting_user().role)
+    context = {"conversation": conversation, "sidebar": services.sidebar_page(acting_user()),
+               "folders": folder_services.folder_tree(acting_user()),
                "composer": _composer_form(composer, conversation, models)}
     if conversation is not None:
         has_later = False
@@ -76,7 +68,7 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
                        **_messages_context(messages, is_latest_page=not has_later))
         settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
-        context["folder_choices"] = folder_services.folder_choices(_user(), context["folders"])
+        context["folder_choices"] = folder_services.folder_choices(acting_user(), context["folders"])
     return render_template("chat/page.html", **context), status
 
 
@@ -85,7 +77,7 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
 def new_chat():
     """A new conversation: the composer (filled when coming from "Use" on a prompt), with the sidebar."""
     composer = None
-    filled = prompt_services.filled_text_for_use(_user(), request.args.get("prompt_use"))
+    filled = prompt_services.filled_text_for_use(acting_user(), request.args.get("prompt_use"))
     if filled:
         composer = ComposerForm(formdata=None, content=filled)
     return _page(composer=composer)
@@ -99,24 +91,23 @@ def start_chat():
     form = _prepare_model_choices(ComposerForm())
     if not form.validate_on_submit():
         return _page(composer=form)
-    model = model_services.model_for_use(_user().role, form.model_id.data)
+    model = model_services.model_for_use(acting_user().role, form.model_id.data)
     try:
         conversation, assistant = services.start_conversation(
-            _user(), model, form.content.data, form.generation_options(), form.client_request_id.data)
+            acting_user(), model, form.content.data, form.generation_options(), form.client_request_id.data)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _page(composer=form)
     if assistant is not None:
         streaming.start_generation(current_app._get_current_object(), assistant.id)
-    location = url_for("chat.show", conversation_id=conversation.id)
-    return htmx_redirect(location) if is_htmx() else redirect(location, code=303)
+    return done(None, url_for("chat.show", conversation_id=conversation.id), navigate=True)
 
 
 @bp.get("/<uuid:conversation_id>")
 @login_required
 def show(conversation_id: uuid.UUID):
     """One conversation (its last 50 messages); `?before=` gives the earlier ones to htmx."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     before = request.args.get("before")
     if before and htmx_target() == "load-earlier":
         try:
@@ -140,10 +131,10 @@ def show(conversation_id: uuid.UUID):
 def sidebar():
     """The conversation list: the whole first page, or the rows after a cursor (infinite scroll)."""
     cursor = request.args.get("cursor")
-    page = services.sidebar_page(_user(), cursor)
+    page = services.sidebar_page(acting_user(), cursor)
     if cursor:
         return render_template("chat/_sidebar_rows.html", sidebar=page, current_id=request.args.get("current"))
-    return render_template("chat/_sidebar_list.html", sidebar=page, folders=folder_services.folder_tree(_user()),
+    return render_template("chat/_sidebar_list.html", sidebar=page, folders=folder_services.folder_tree(acting_user()),
                            current_id=request.args.get("current"))
 
 
@@ -152,7 +143,7 @@ def sidebar():
 @rate_limits.searches
 def search():
     """Full-text search over the user's conversations; typing swaps only the results."""
-    results = chat_search.search(_user(), request.args.get("q", "")[:200], page_number(maximum=500))
+    results = chat_search.search(acting_user(), request.args.get("q", "")[:200], page_number(maximum=500))
     if htmx_target() == "search-results":
         return render_template("chat/_search_results.html", results=results)
     return render_template("chat/search.html", results=results)
@@ -163,7 +154,7 @@ def search():
 def archive_list():
     """Archived conversations, out of the sidebar, with restore and delete."""
     page = page_number()
-    conversations, has_more = services.archived_page(_user(), page)
+    conversations, has_more = services.archived_page(acting_user(), page)
     return render_template("chat/archive.html", conversations=conversations, has_more=has_more, page=page)
 
 
@@ -178,21 +169,21 @@ def _composer_errors_response(form, conversation):
 @rate_limits.messages
 def send_message(conversation_id: uuid.UUID):
     """Store the message and an answer to stream; htmx gets both messages and a fresh composer."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     form = _prepare_model_choices(ComposerForm(), conversation)
     if not form.validate_on_submit():
         if is_htmx():
             return _composer_errors_response(form, conversation)
         return _page(conversation, composer=form)
-    model = model_services.model_for_use(_user().role, form.model_id.data)
+    model = model_services.model_for_use(acting_user().role, form.model_id.data)
     try:
         user_message, assistant = services.send_message(
-            _user(), conversation, model, form.content.data, form.generation_options(), form.client_request_id.data)
+            acting_user(), conversation, model, form.content.data, form.generation_options(), form.client_request_id.data)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _composer_errors_response(form, conversation) if is_htmx() else _page(conversation, composer=form)
     if assistant is None:  # the same composer sent twice: the first one counts
-        return ("", 204) if is_htmx() else redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+        return done(None, url_for("chat.show", conversation_id=conversation.id))
     streaming.start_generation(current_app._get_current_object(), assistant.id)
     if not is_htmx():
         return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
@@ -205,14 +196,14 @@ def send_message(conversation_id: uuid.UUID):
 @login_required
 def stream(conversation_id: uuid.UUID, message_id: uuid.UUID):
     """Server-Sent Events of one answer: the text after Last-Event-ID (or ?after=), then live text."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     message = services.get_message_in(conversation, message_id)  # both checked before any byte is sent
     text_offset, reasoning_offset = streaming.parse_offsets(
         request.headers.get("Last-Event-ID") or request.args.get("after"))
 
     def render_final(final_message):
         # Fresh totals and title: the generator changed them in another session.
-        refreshed = services.get_conversation_for(_user(), conversation_id)
+        refreshed = services.get_conversation_for(acting_user(), conversation_id)
         return render_template("chat/_answer_done.html", message=final_message, conversation=refreshed,
                                feedback={}, last_assistant_id=final_message.id,
                                previous_versions=services.previous_versions([final_message]))
@@ -233,7 +224,7 @@ def refused(error):
         return error_response(error.status, error.message, refusal_headers(error))
     conversation_id = request.view_args.get("conversation_id")
     try:
-        conversation = services.get_conversation_for(_user(), conversation_id) if conversation_id else None
+        conversation = services.get_conversation_for(acting_user(), conversation_id) if conversation_id else None
     except NotFound:  # limits are checked before the view: the address may name no conversation of theirs
         return error_response(error.status, error.message, refusal_headers(error))
     form = _prepare_model_choices(ComposerForm(), conversation)
@@ -244,18 +235,15 @@ def refused(error):
 
 def _after_action(conversation, message: str, location: str | None = None):
     """htmx: a toast and a sidebar refresh; a plain form: back to the conversation."""
-    if is_htmx():
-        return "", 204, toast_headers(message, events=SIDEBAR_CHANGED)
-    flash(message, "success")
-    return redirect(location or url_for("chat.show", conversation_id=conversation.id), code=303)
+    return done(message, location or url_for("chat.show", conversation_id=conversation.id), events=SIDEBAR_CHANGED)
 
 
 @bp.post("/<uuid:conversation_id>/stop")
 @login_required
 def stop(conversation_id: uuid.UUID):
     """Stop the answer being written; the text so far is kept."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
-    stopped = services.request_stop(_user(), conversation)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
+    stopped = services.request_stop(acting_user(), conversation)
     return _after_action(conversation, "Stopped. The text so far is kept." if stopped else "Nothing is being written.")
 
 
@@ -271,12 +259,12 @@ def _restream_messages(conversation):
 @rate_limits.messages
 def regenerate(conversation_id: uuid.UUID):
     """Replace the last answer (also the retry of a failed one)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     form = _prepare_model_choices(OptionsOnlyForm(), conversation)
     if not form.validate_on_submit():
         raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
-    model = model_services.model_for_use(_user().role, form.model_id.data)
-    assistant = services.regenerate_last_answer(_user(), conversation, model, form.generation_options())
+    model = model_services.model_for_use(acting_user().role, form.model_id.data)
+    assistant = services.regenerate_last_answer(acting_user(), conversation, model, form.generation_options())
     streaming.start_generation(current_app._get_current_object(), assistant.id)
     if is_htmx():
         return _restream_messages(conversation)
@@ -288,12 +276,12 @@ def regenerate(conversation_id: uuid.UUID):
 @rate_limits.messages
 def edit_last(conversation_id: uuid.UUID):
     """Change the last message and send it again."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     form = _prepare_model_choices(EditMessageForm(), conversation)
     if not form.validate_on_submit():
         raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
-    model = model_services.model_for_use(_user().role, form.model_id.data)
-    assistant = services.edit_last_user_message(_user(), conversation, model, form.content.data, form.generation_options())
+    model = model_services.model_for_use(acting_user().role, form.model_id.data)
+    assistant = services.edit_last_user_message(acting_user(), conversation, model, form.content.data, form.generation_options())
     streaming.start_generation(current_app._get_current_object(), assistant.id)
     if is_htmx():
         return _restream_messages(conversation)
@@ -304,25 +292,23 @@ def edit_last(conversation_id: uuid.UUID):
 @login_required
 def rename(conversation_id: uuid.UUID):
     """Click-to-edit the title (the form on GET, the saved title on POST)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     if request.method == "GET":
         form = RenameForm(formdata=None, title=conversation.title)
         return render_template("chat/_rename_form.html", conversation=conversation, form=form)
     form = RenameForm()
     if not form.validate_on_submit():
         return render_template("chat/_rename_form.html", conversation=conversation, form=form)
-    services.rename(_user(), conversation, form.title.data)
-    if is_htmx():
-        return (render_template("chat/_title.html", conversation=conversation), 200,
-                toast_headers("Renamed.", events=SIDEBAR_CHANGED))
-    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    services.rename(acting_user(), conversation, form.title.data)
+    return done("Renamed.", url_for("chat.show", conversation_id=conversation.id),
+                fragment=render_template("chat/_title.html", conversation=conversation), events=SIDEBAR_CHANGED)
 
 
 @bp.get("/<uuid:conversation_id>/title")
 @login_required
 def title(conversation_id: uuid.UUID):
     """The title row (what Cancel of the rename form shows again)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     return render_template("chat/_title.html", conversation=conversation)
 
 
@@ -330,7 +316,7 @@ def title(conversation_id: uuid.UUID):
 @login_required
 def item_menu(conversation_id: uuid.UUID):
     """The actions of a sidebar item, loaded when its menu opens (the list itself stays light)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     return render_template("chat/_item_menu.html", conversation=conversation)
 
 
@@ -338,9 +324,9 @@ def item_menu(conversation_id: uuid.UUID):
 @login_required
 def pin(conversation_id: uuid.UUID):
     """Pin or unpin (form field `pinned` = 1 or 0)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     is_pinned = request.form.get("pinned", "1") == "1"
-    services.set_pinned(_user(), conversation, is_pinned)
+    services.set_pinned(acting_user(), conversation, is_pinned)
     return _after_action(conversation, "Pinned." if is_pinned else "Unpinned.")
 
 
@@ -348,9 +334,9 @@ def pin(conversation_id: uuid.UUID):
 @login_required
 def archive(conversation_id: uuid.UUID):
     """Archive or restore (form field `archived` = 1 or 0)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     is_archived = request.form.get("archived", "1") == "1"
-    services.set_archived(_user(), conversation, is_archived)
+    services.set_archived(acting_user(), conversation, is_archived)
     return _after_action(conversation, "Archived." if is_archived else "Restored from the archive.")
 
 
@@ -358,13 +344,13 @@ def archive(conversation_id: uuid.UUID):
 @login_required
 def move_to_folder(conversation_id: uuid.UUID):
     """Put the conversation in a folder (menu or drag-and-drop); an empty folder_id takes it out."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     raw = request.form.get("folder_id") or None
     try:
         folder_id = uuid.UUID(raw) if raw else None
     except ValueError:
         raise ValidationFailed("That folder does not exist.") from None
-    folder = folder_services.move_conversation(_user(), conversation, folder_id)
+    folder = folder_services.move_conversation(acting_user(), conversation, folder_id)
     return _after_action(conversation, f"Moved to “{folder.name}”." if folder else "Moved out of its folder.")
 
 
@@ -372,38 +358,35 @@ def move_to_folder(conversation_id: uuid.UUID):
 @login_required
 def delete(conversation_id: uuid.UUID):
     """Delete a conversation and its messages (the page asks first)."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
-    services.delete_conversation(_user(), conversation)
-    if is_htmx() and request.headers.get("HX-Current-URL", "").rstrip("/").endswith(str(conversation_id)):
-        return htmx_redirect(url_for("chat.new_chat"), "Conversation deleted.")
-    return _after_action(conversation, "Conversation deleted.", url_for("chat.new_chat"))
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
+    services.delete_conversation(acting_user(), conversation)
+    # Deleted while on its own page: htmx leaves the page for a new chat.
+    is_open = (request.htmx.current_url or "").rstrip("/").endswith(str(conversation_id))
+    return done("Conversation deleted.", url_for("chat.new_chat"), events=SIDEBAR_CHANGED, navigate=is_open)
 
 
 @bp.post("/<uuid:conversation_id>/settings")
 @login_required
 def settings(conversation_id: uuid.UUID):
     """Change the conversation's model and system prompt."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     form = _prepare_model_choices(SettingsForm(prefix="settings"), conversation)
     if not form.validate_on_submit():
         return _page(conversation, settings_form=form)
-    model = model_services.model_for_use(_user().role, form.model_id.data)
-    services.update_settings(_user(), conversation, model, form.system_prompt.data)
-    flash("Settings saved.", "success")
-    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    model = model_services.model_for_use(acting_user().role, form.model_id.data)
+    services.update_settings(acting_user(), conversation, model, form.system_prompt.data)
+    return done("Settings saved.", url_for("chat.show", conversation_id=conversation.id))
 
 
 @bp.post("/<uuid:conversation_id>/messages/<uuid:message_id>/feedback")
 @login_required
 def feedback(conversation_id: uuid.UUID, message_id: uuid.UUID):
     """Thumbs up or down on an answer, with an optional comment."""
-    conversation = services.get_conversation_for(_user(), conversation_id)
+    conversation = services.get_conversation_for(acting_user(), conversation_id)
     message = services.get_message_in(conversation, message_id)
     form = FeedbackForm()
     if not form.validate_on_submit():
         raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
-    item = services.record_feedback(_user(), conversation, message, form.category.data, form.comment.data)
-    if is_htmx():
-        return (render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item),
-                200, toast_headers("Thanks for the feedback."))
-    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    item = services.record_feedback(acting_user(), conversation, message, form.category.data, form.comment.data)
+    return done("Thanks for the feedback.", url_for("chat.show", conversation_id=conversation.id),
+                fragment=render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item))
