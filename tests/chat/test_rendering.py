@@ -28,7 +28,23 @@ ALLOWED_TAGS = {
     "h6", "hr", "li", "ol", "p", "pre", "s", "span", "strong", "table", "tbody",
     "td", "th", "thead", "tr", "ul",
 }
+# What latex2mathml writes for formulas, less href, mathcolor and mathbackground.
+MATHML_ATTRIBUTES = {
+    "math": {"display"}, "menclose": {"notation"}, "mfrac": {"linethickness"},
+    "mi": {"mathvariant"}, "mn": {"mathvariant"}, "mtext": {"mathvariant"},
+    "mo": {"accent", "fence", "form", "largeop", "lspace", "maxsize", "minsize", "movablelimits",
+           "rspace", "separator", "stretchy"},
+    "mover": {"accent"}, "mpadded": {"depth", "height", "lspace", "voffset", "width"},
+    "mspace": {"depth", "height", "linebreak", "width"},
+    "mstyle": {"displaystyle", "mathsize", "scriptlevel"},
+    "mtable": {"columnalign", "columnlines", "columnspacing", "displaystyle", "rowlines", "rowspacing"},
+    "mtd": {"columnalign"},
+    **{tag: set() for tag in ("mphantom", "mroot", "mrow", "msqrt", "msub", "msubsup", "msup", "mtr",
+                              "munder", "munderover")},
+}
+ALLOWED_TAGS |= set(MATHML_ATTRIBUTES)
 ALLOWED_ATTRIBUTES = {
+    **MATHML_ATTRIBUTES,
     "a": {"href", "title", "rel"},
     "ol": {"start"},
     "span": {"class"},
@@ -40,9 +56,9 @@ ALLOWED_ATTRIBUTES = {
 TOKEN_CLASSES = {c for c in STANDARD_TYPES.values() if c}
 ALIGN_CLASSES = {"align-left", "align-center", "align-right"}
 ALLOWED_CLASSES = {
-    "span": TOKEN_CLASSES,
-    "div": {"codeblock", "table-wrap"},
-    "code": {f"language-{name}" for name in CODE_LANGUAGES},
+    "span": TOKEN_CLASSES | {"math-display"},
+    "div": {"codeblock", "table-wrap", "math-display"},
+    "code": {f"language-{name}" for name in CODE_LANGUAGES} | {"math-error"},
     "th": ALIGN_CLASSES,
     "td": ALIGN_CLASSES,
 }

@@ -9,9 +9,12 @@ from html.parser import HTMLParser
 
 # Elements that load, embed or run something; Studio's templates use none of them.
 LOADING_TAGS = {
-    "script", "style", "iframe", "frame", "frameset", "svg", "math", "object", "embed", "applet",
+    "script", "style", "iframe", "frame", "frameset", "svg", "object", "embed", "applet",
     "portal", "img", "image", "video", "audio", "source", "picture", "base", "template",
 }
+# MathML is how rendered formulas are drawn; these of its elements link, switch content, load an
+# image or hold HTML, and rendered math never needs them.
+LIVE_MATHML_TAGS = {"maction", "annotation-xml", "mglyph", "semantics"}
 URL_ATTRIBUTES = {
     "href", "src", "srcset", "action", "formaction", "xlink:href", "background", "poster", "data",
     "codebase", "cite", "ping", "lowsrc", "dynsrc",
@@ -66,6 +69,8 @@ def live_markup(html: str, allowed: Allowlist | None = None) -> list[str]:
         attrs = dict(attr_list)
         if tag in LOADING_TAGS and not _own_asset(tag, attrs):
             found.append(f"<{tag}> element")
+        if tag in LIVE_MATHML_TAGS:
+            found.append(f"<{tag}> MathML element")
         if tag == "link" and not _own_asset(tag, attrs):
             found.append("<link> to something not the app's own")
         if tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh":
@@ -81,6 +86,8 @@ def live_markup(html: str, allowed: Allowlist | None = None) -> list[str]:
                 found.append(f"hx-trigger={value!r} on <{tag}> fires by itself")
             if name in URL_ATTRIBUTES and DANGEROUS_SCHEME.match(INVISIBLE.sub("", value)):
                 found.append(f"{name}={value!r} on <{tag}>")
+            elif name in {"href", "xlink:href"} and tag not in {"a", "link"}:
+                found.append(f"{name}= link on <{tag}>")
         if allowed is not None:
             found += _outside(allowed, tag, attr_list)
     return found

@@ -25,6 +25,9 @@ LIVE = [
     '<link rel="stylesheet" href="https://evil.example/x.css">',
     '<form action="data:text/html,x"><button>Go</button></form>',
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '<math><maction actiontype="statusline"><mi>x</mi><mtext>y</mtext></maction></math>',
+    '<math><mrow href="https://evil.example"><mi>x</mi></mrow></math>',
+    '<math><annotation-xml encoding="text/html"><p>x</p></annotation-xml></math>',
 ]
 
 
@@ -42,6 +45,7 @@ def test_the_page_shell_and_escaped_text_pass():
       <div hx-get="/chat/sidebar" hx-trigger="intersect once">more</div>
       <p>&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; onerror=alert(2)</p>
       <a href="https://example.com" rel="nofollow noopener">a link</a> <a href="/chat">chat</a>
+      <math display="block"><mfrac><mi>a</mi><mn>2</mn></mfrac></math>
       </main></body></html>"""
     assert live_markup(page) == []
 
