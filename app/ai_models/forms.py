@@ -64,6 +64,7 @@ class AIModelForm(FlaskForm):
                                                        validators=[InputRequired(), PRICE_RANGE])
     allowed_roles = MultiCheckboxField("Allowed roles (none ticked: everyone)", choices=Role.choices())
     active = BooleanField("Active", default=True)
+    is_summary_model = BooleanField("Writes conversation summaries")
 
     def validate_base_url(self, field) -> None:
         """Only addresses a call would be allowed to reach (resolved now; checked again at each call)."""
@@ -91,4 +92,5 @@ class AIModelForm(FlaskForm):
             "output_cost_per_million": price(self.output_cost_per_million),
             "cached_input_cost_per_million": price(self.cached_input_cost_per_million),
             "allowed_roles": list(self.allowed_roles.data or []), "active": bool(self.active.data),
+            "is_summary_model": bool(self.is_summary_model.data),
         }

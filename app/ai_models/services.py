@@ -21,6 +21,7 @@ from app.security.origin import Origin
 EDITABLE_FIELDS = (
     "name", "provider", "model_id", "base_url", "api_key_env", "context_window", "max_tokens",
     "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million", "allowed_roles", "active",
+    "is_summary_model",
 )
 PRICE_FIELDS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million")
 

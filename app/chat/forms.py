@@ -1,6 +1,6 @@
 """Chat forms: the composer with its options, rename, settings, feedback. Limits written once."""
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.chat.services import MAX_FEEDBACK_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, MAX_TITLE_CHARS, GenerationOptions
@@ -51,6 +51,7 @@ class SettingsForm(FlaskForm):
     model_id = SelectField("Model", coerce=int, validate_choice=False)
     system_prompt = TextAreaField("System prompt", filters=[_strip], validators=[
         Optional(), Length(max=MAX_SYSTEM_PROMPT_CHARS, message=f"At most {MAX_SYSTEM_PROMPT_CHARS:,} characters.")])
+    is_summary_enabled = BooleanField("Summarise earlier messages that no longer fit the model")
 
 
 class FeedbackForm(FlaskForm):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Optional
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, text,
+    Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, false, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +41,8 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The new-chat composer's one-time token: a double-clicked send opens one conversation.
     client_request_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    # Replace the turns left out of a request by a running summary (written by the admin's summary model).
+    is_summary_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     model = relationship("AIModel", lazy="joined")
 
@@ -88,6 +90,10 @@ class Message(UUIDPrimaryKey, db.Model):
     # add one only by rebuilding the table, which would drop the search triggers (see 0005).
     superseded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     superseded_by_id: Mapped[Optional[uuid.UUID]] = mapped_column(Uuid, nullable=True)
+    # For an answer: how many earlier messages did not fit the model's context and were not sent, and
+    # the summary sent in their place (no foreign key, as above).
+    context_left_out_count: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    context_summary_id: Mapped[Optional[uuid.UUID]] = mapped_column(Uuid, nullable=True)
 
     model = relationship("AIModel", lazy="joined")
     options = relationship("MessageOptions", uselist=False, lazy="selectin", cascade="all, delete-orphan")
@@ -174,10 +180,35 @@ class ModelRequest(UUIDPrimaryKey, db.Model):
     error_message: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     temperature: Mapped[Optional[Decimal]] = mapped_column(Numeric(4, 2), nullable=True)
     max_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    # What app.llm.tokens estimated for the input sent: with input_tokens, it calibrates the estimate.
+    estimated_input_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         Index("ix_model_requests_user_requested", "user_id", "requested_at"),
         Index("ix_model_requests_requested", "requested_at"),
+        Index("ix_model_requests_model_requested", "ai_model_id", "requested_at"),
+    )
+
+
+class ConversationSummary(UUIDPrimaryKey, db.Model):
+    """A running summary of a conversation's earlier messages (seed 002 `conversation_summaries`),
+    sent in place of the turns that no longer fit the model. A refresh adds a row; the newest is used."""
+
+    __tablename__ = "nexus_conversation_summaries"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("nexus_conversations.id", ondelete="CASCADE"))
+    summary_text: Mapped[str] = mapped_column(Text)
+    summary_model: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    summary_length_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    # The newest message the summary covers, and how many current messages up to it it stands for.
+    covers_through_message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    covered_message_count: Mapped[int] = mapped_column(Integer, default=0)
+    model_request_id: Mapped[Optional[uuid.UUID]] = mapped_column(
+        Uuid, ForeignKey("model_requests.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_nexus_conversation_summaries_conversation", "conversation_id", "id"),
     )
 
 

@@ -66,7 +66,8 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
                 streaming.reap_if_stale(message)
         context.update(messages=messages, has_earlier=has_earlier, has_later=has_later, target_id=at_message_id,
                        **_messages_context(messages, is_latest_page=not has_later))
-        settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt)
+        settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt,
+                                                is_summary_enabled=conversation.is_summary_enabled)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
         context["folder_choices"] = folder_services.folder_choices(acting_user(), context["folders"])
     return render_template("chat/page.html", **context), status
@@ -374,7 +375,8 @@ def settings(conversation_id: uuid.UUID):
     if not form.validate_on_submit():
         return _page(conversation, settings_form=form)
     model = model_services.model_for_use(acting_user().role, form.model_id.data)
-    services.update_settings(acting_user(), conversation, model, form.system_prompt.data)
+    services.update_settings(acting_user(), conversation, model, form.system_prompt.data,
+                             is_summary_enabled=form.is_summary_enabled.data)
     return done("Settings saved.", url_for("chat.show", conversation_id=conversation.id))
 
 

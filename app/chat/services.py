@@ -467,9 +467,13 @@ def _clean_system_prompt(text: str | None) -> str | None:
     return text or None
 
 
-def update_settings(user, conversation: Conversation, model: AIModel, system_prompt: str | None) -> None:
+def update_settings(user, conversation: Conversation, model: AIModel, system_prompt: str | None,
+                    is_summary_enabled: bool | None = None) -> None:
+    """Change the model, the system prompt and (when given) whether left-out turns are summarised."""
     conversation.model_id = model.id
     conversation.system_prompt = _clean_system_prompt(system_prompt)
+    if is_summary_enabled is not None:
+        conversation.is_summary_enabled = bool(is_summary_enabled)
     db.session.commit()
 
 

@@ -20,8 +20,9 @@ from sqlalchemy import func, select, update
 
 from app.ai_models.models import AIModel
 from app.ai_models.services import stream_from
+from app.chat.context import FittedContext, fit_for_answer, stream_fitting
 from app.chat.models import Conversation, Message, ModelRequest
-from app.chat.services import DEFAULT_TITLE, heuristic_title, history_for
+from app.chat.services import DEFAULT_TITLE, heuristic_title
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.extensions import db
 from app.llm.base import (
@@ -58,25 +59,24 @@ def _run_in_app(app: Flask, message_id: uuid.UUID) -> None:
             db.session.remove()
 
 
-def _build_request(message: Message, conversation: Conversation) -> GenerationRequest:
+def _build_request(message: Message, conversation: Conversation) -> tuple[GenerationRequest, FittedContext]:
+    """The provider request for an answer, its history fitted to the model's context (see context.py)."""
     model = message.model
-    chat_messages = []
-    if conversation.system_prompt:
-        chat_messages.append(ChatMessage("system", conversation.system_prompt))
-    chat_messages += [ChatMessage(m.role, m.content) for m in history_for(message)]
     options = message.options
+    max_tokens = options.max_tokens if options and options.max_tokens else model.max_tokens
+    fitted = fit_for_answer(message, conversation, model, max_tokens)
 
     def number(value):
         return float(value) if value is not None else None
 
     return GenerationRequest(
-        model_id=model.model_id, messages=chat_messages, base_url=model.base_url,
+        model_id=model.model_id, messages=fitted.messages, base_url=model.base_url,
         temperature=number(options.temperature) if options else None,
         top_p=number(options.top_p) if options else None,
-        max_tokens=(options.max_tokens if options and options.max_tokens else model.max_tokens),
+        max_tokens=max_tokens,
         frequency_penalty=number(options.frequency_penalty) if options else None,
         presence_penalty=number(options.presence_penalty) if options else None,
-    )
+    ), fitted
 
 
 def generate_answer(message_id: uuid.UUID) -> None:
@@ -86,13 +86,16 @@ def generate_answer(message_id: uuid.UUID) -> None:
         return
     conversation = db.session.get(Conversation, message.conversation_id)
     model = message.model
-    request = _build_request(message, conversation)
+    request, fitted = _build_request(message, conversation)
+    message.context_left_out_count = fitted.left_out_count
+    message.context_summary_id = fitted.summary.id if fitted.summary else None
     db.session.commit()  # end the read transaction: the stream may take minutes
 
     call = ModelRequest(user_id=conversation.user_id, chat_id=conversation.id, message_id=message.id,
                         ai_model_id=model.id, model_name=model.model_id, provider=model.provider,
                         requested_at=utcnow(), temperature=request.temperature and Decimal(str(request.temperature)),
-                        max_tokens=request.max_tokens, status="pending")
+                        max_tokens=request.max_tokens, status="pending",
+                        estimated_input_tokens=fitted.raw_estimated_tokens)
     text_parts: list[str] = []
     reasoning_parts: list[str] = []
     usage: Usage | None = None
@@ -100,7 +103,7 @@ def generate_answer(message_id: uuid.UUID) -> None:
     outcome, error = "complete", None
     # The first text is saved at once (time to first token); later text is coalesced.
     last_flush = float("-inf")
-    stream = stream_from(model, request)
+    stream = stream_fitting(model, request, fitted, call)
     try:
         for event in stream:
             if isinstance(event, TextDelta):

@@ -67,19 +67,24 @@ class ProviderError(Exception):
     """A provider call failed.
 
     `code` is one of: auth, rate_limited, bad_request, not_found, server_error, network, stream_cut,
-    refused (the registry row may not be used: its key variable or its address is not allowed).
+    refused (the registry row may not be used: its key variable or its address is not allowed),
+    context_length (the request is longer than the model's context window; `prompt_tokens` and
+    `context_limit` carry the provider's counts when it gave them).
     `message` is the whole explanation, for admins and logs: it may quote the provider's own words
     or name its host, never the API key.
     `user_message` is what any user may be shown: the status at most, no provider text, no address.
     `status_code` is the HTTP status when there was one.
     """
 
-    def __init__(self, message: str, *, code: str, status_code: int | None = None, user_message: str | None = None):
+    def __init__(self, message: str, *, code: str, status_code: int | None = None, user_message: str | None = None,
+                 prompt_tokens: int | None = None, context_limit: int | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status_code = status_code
         self.user_message = user_message or generic_user_message(code, status_code)
+        self.prompt_tokens = prompt_tokens
+        self.context_limit = context_limit
 
     def __repr__(self) -> str:
         return f"ProviderError(code={self.code!r}, status_code={self.status_code!r}, message={self.message!r})"
@@ -89,6 +94,8 @@ def generic_user_message(code: str, status_code: int | None) -> str:
     """The sentence a user sees for a failed call: what happened, never what the provider wrote."""
     if code == "refused":
         return "This model is not set up correctly. An admin can see the details."
+    if code == "context_length":
+        return "The conversation is too long for this model's context window, even with earlier messages left out."
     if status_code is not None:
         return f"The model's provider returned an error (HTTP {status_code}). An admin can see the details."
     if code == "network":

@@ -144,7 +144,8 @@ def http_error(response: httpx.Response, label: str, api_key: str | None) -> Pro
         # Redirects are not followed: the x-api-key header would go wherever the Location points.
         return ProviderError(f"{_capital(label)} redirected the request ({status}). Ask an administrator to "
                              "check the model's base URL (https, path).", code="bad_request", status_code=status)
-    detail = provider_detail(response.read().decode("utf-8", "replace"), api_key)
+    body = response.read().decode("utf-8", "replace")
+    detail = provider_detail(body, api_key)
     suffix = f": {detail}" if detail else "."
     if status == 401:
         # No detail: OpenAI's 401 text quotes the start and end of the key it refused.
@@ -163,8 +164,48 @@ def http_error(response: httpx.Response, label: str, api_key: str | None) -> Pro
     if status >= 500:
         return ProviderError(f"{_capital(label)} had a server error ({status}){suffix}", code="server_error",
                              status_code=status)
+    overflow = context_overflow(body)
+    if overflow is not None:
+        return ProviderError(f"{_capital(label)} said the request is longer than the model's context "
+                             f"({status}){suffix}", code="context_length", status_code=status, prompt_tokens=overflow[0],
+                             context_limit=overflow[1])
     return ProviderError(f"{_capital(label)} refused the request ({status}){suffix}", code="bad_request",
                          status_code=status)
+
+
+# The words providers use for "the prompt does not fit": OpenAI (and vLLM), Anthropic, llama.cpp.
+CONTEXT_CODES = ("context_length_exceeded", "exceed_context_size_error")
+CONTEXT_PATTERNS = (
+    (re.compile(r"prompt is too long: (\d+) tokens > (\d+) maximum"), (1, 2)),
+    (re.compile(r"maximum context length is (\d+) tokens.*?(?:resulted in|requested) (\d+) tokens", re.S), (2, 1)),
+    (re.compile(r"input tokens exceed the configured limit of (\d+) tokens.*?resulted in (\d+) tokens",
+                re.S | re.I), (2, 1)),
+)
+
+CONTEXT_WITH_ANSWER = re.compile(r"exceed context limit: (\d+) \+ (\d+) > (\d+)")
+
+
+def context_overflow(body: str) -> tuple[int | None, int | None] | None:
+    """When an error body says the request exceeds the model's context: (prompt tokens, the limit),
+    either None when not given. None when the body says something else."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    error = error if isinstance(error, dict) else {}
+    message = str(error.get("message") or body)[:2000]
+    for pattern, (prompt_group, limit_group) in CONTEXT_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            return int(match.group(prompt_group)), int(match.group(limit_group))
+    match = CONTEXT_WITH_ANSWER.search(message)  # Anthropic: input + max_tokens > limit
+    if match:
+        return int(match.group(1)) + int(match.group(2)), int(match.group(3))
+    if error.get("code") in CONTEXT_CODES or error.get("type") in CONTEXT_CODES:
+        prompt, limit = error.get("n_prompt_tokens"), error.get("n_ctx")  # llama.cpp's fields
+        return (prompt if isinstance(prompt, int) else None), (limit if isinstance(limit, int) else None)
+    return None
 
 
 def stream_cut_error(label: str) -> ProviderError:

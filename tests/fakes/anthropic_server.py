@@ -37,6 +37,15 @@ class FakeAnthropicServer(FakeProviderServer):
         return {"type": "error", "error": {"type": kind, "message": detail or message},
                 "request_id": f"req_fake{status}"}
 
+    def context_error_body(self, prompt_tokens: int, max_tokens: int, window: int) -> dict:
+        if prompt_tokens > window:
+            message = f"prompt is too long: {prompt_tokens} tokens > {window} maximum"
+        else:
+            message = (f"input length and `max_tokens` exceed context limit: {prompt_tokens} + {max_tokens} > "
+                       f"{window}, decrease input length or `max_tokens` and try again")
+        return {"type": "error", "error": {"type": "invalid_request_error", "message": message},
+                "request_id": "req_fake400"}
+
     @staticmethod
     def send_json(handler, status, payload, extra_headers=None) -> None:
         headers = {"request-id": payload.get("request_id", "req_fake"), **(extra_headers or {})}
@@ -48,7 +57,7 @@ class FakeAnthropicServer(FakeProviderServer):
             "model": body.get("model", "claude-fake"), "id": "msg_fake0001", "type": "message",
             "role": "assistant", "content": [], "stop_reason": None, "stop_sequence": None,
             # Anthropic counts cache reads apart from input_tokens.
-            "usage": {"input_tokens": scenario.input_tokens - scenario.cached_tokens,
+            "usage": {"input_tokens": self.prompt_tokens(body) - scenario.cached_tokens,
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": scenario.cached_tokens,
                       "output_tokens": 1, "service_tier": "standard"}}}))
         index = 0

@@ -43,6 +43,14 @@ class FakeOpenAIServer(FakeProviderServer):
             return {"error": {**ERRORS[status]["error"], "message": detail}}
         return ERRORS[status]
 
+    def context_error_body(self, prompt_tokens: int, max_tokens: int, window: int) -> dict:
+        # The real shape: type invalid_request_error, param messages, code context_length_exceeded.
+        return {"error": {"message": f"This model's maximum context length is {window} tokens. However, you "
+                                     f"requested {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
+                                     f"{max_tokens} in the completion). Please reduce the length of the messages or "
+                                     "completion.",
+                          "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}
+
     def chunk(self, model: str, delta: dict, finish_reason: str | None = None) -> str:
         payload = {"id": CHUNK_ID, "object": "chat.completion.chunk", "created": CREATED, "model": model,
                    "system_fingerprint": "fp_fake", "choices": [{"index": 0, "delta": delta, "logprobs": None,
@@ -73,8 +81,9 @@ class FakeOpenAIServer(FakeProviderServer):
                     return None
         self.write_event(handler, self.chunk(model, {}, scenario.finish_reason or "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": scenario.input_tokens, "completion_tokens": scenario.output_tokens,
-                     "total_tokens": scenario.input_tokens + scenario.output_tokens,
+            prompt_tokens = self.prompt_tokens(body)
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": scenario.output_tokens,
+                     "total_tokens": prompt_tokens + scenario.output_tokens,
                      "prompt_tokens_details": {"cached_tokens": scenario.cached_tokens, "audio_tokens": 0},
                      "completion_tokens_details": {"reasoning_tokens": 0}}
             payload = {"id": CHUNK_ID, "object": "chat.completion.chunk", "created": CREATED, "model": model,

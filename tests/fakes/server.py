@@ -48,6 +48,16 @@ class Scenario:
     replay: bytes | None = None
     replay_piece_size: int | None = None
     error_message: str | None = None  # the provider's words in error bodies and error events, instead of the real ones
+    # A context window to enforce, in the fake's own tokens (see `count_tokens`): a longer request
+    # (its messages plus the max_tokens asked for) gets the provider's real "too long" 400, and
+    # usage then reports the counted input tokens instead of `input_tokens`.
+    context_window: int | None = None
+    chars_per_token: float = 4.0  # the fake tokenizer: ASCII characters per token
+
+
+def count_tokens(texts: list[str], chars_per_token: float = 4.0) -> int:
+    """The fake tokenizer: a length-based count, 3 tokens per message and 3 per request."""
+    return 3 + sum(int(len(text) / chars_per_token) + 3 for text in texts)
 
 
 @dataclass
@@ -157,6 +167,8 @@ class FakeProviderServer:
             status = int(scenario.mode)
             extra = {"retry-after": "1"} if status == 429 else {}
             self.send_json(handler, status, self.error_body(status, scenario.error_message or ""), extra)
+        elif self.context_error(handler, body):
+            pass
         elif scenario.replay is not None:
             self.start_stream(handler)
             for piece in self._replay_pieces(scenario):
@@ -169,6 +181,33 @@ class FakeProviderServer:
 
     def stream_answer(self, handler: BaseHTTPRequestHandler, body: dict) -> bool | None:
         """Write the answer's events for the scenario; return False when the connection was cut."""
+        raise NotImplementedError
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        """The texts of a request's messages (and system prompt), as the provider counts them."""
+        texts = [body["system"]] if isinstance(body.get("system"), str) else []
+        return texts + [str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict)]
+
+    def prompt_tokens(self, body: dict) -> int:
+        """The input tokens of a request: counted when a context window is enforced, else the scenario's."""
+        if self.scenario.context_window is None:
+            return self.scenario.input_tokens
+        return count_tokens(self.prompt_texts(body), self.scenario.chars_per_token)
+
+    def context_error(self, handler: BaseHTTPRequestHandler, body: dict) -> bool:
+        """Answer 400 as the provider does when the request does not fit the window; True if it did."""
+        window = self.scenario.context_window
+        if window is None:
+            return False
+        prompt = self.prompt_tokens(body)
+        asked = int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+        if prompt + asked <= window:
+            return False
+        self.send_json(handler, 400, self.context_error_body(prompt, asked, window))
+        return True
+
+    def context_error_body(self, prompt_tokens: int, max_tokens: int, window: int) -> dict:
+        """The provider's JSON body for a request longer than its context window."""
         raise NotImplementedError
 
     def error_body(self, status: int, detail: str) -> dict:
