@@ -5,6 +5,7 @@ import uuid
 
 from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
 from flask_limiter import RateLimitExceeded
+from htmx_flask import make_response
 
 from app.ai_models import services as model_services
 from app.chat import bp, services, streaming
@@ -162,7 +163,7 @@ def archive_list():
 def _composer_errors_response(form, conversation):
     """Re-render the composer with its messages, keeping what was typed (200, so htmx swaps it)."""
     html = render_template("chat/_composer.html", composer=_composer_form(form, conversation), conversation=conversation)
-    return html, 200, {"HX-Retarget": "#composer", "HX-Reswap": "outerHTML"}
+    return make_response(html, retarget="#composer", reswap="outerHTML")
 
 
 @bp.post("/<uuid:conversation_id>/messages")
@@ -390,5 +391,5 @@ def feedback(conversation_id: uuid.UUID, message_id: uuid.UUID):
     if not form.validate_on_submit():
         raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
     item = services.record_feedback(acting_user(), conversation, message, form.category.data, form.comment.data)
-    return done("Thanks for the feedback.", url_for("chat.show", conversation_id=conversation.id),
-                fragment=render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item))
+    html = render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item)
+    return done("Thanks for the feedback.", url_for("chat.show", conversation_id=conversation.id), fragment=html)

@@ -11,6 +11,7 @@ from app.folders import bp, services
 from app.folders.forms import FolderForm
 from app.security.roles import acting_user, login_required
 
+
 def _parse_uuid(value: str | None) -> uuid.UUID | None:
     if not value:
         return None
@@ -50,8 +51,8 @@ def edit(folder_id: uuid.UUID):
     form = _with_parent_choices(FolderForm(obj=folder, parent_id=str(folder.parent_id or "")), exclude=folder.id)
     if form.validate_on_submit():
         try:
-            services.update_folder(acting_user(), folder, name=form.name.data, color=form.color.data, icon=form.icon.data,
-                                   parent_id=_parse_uuid(form.parent_id.data))
+            services.update_folder(acting_user(), folder, name=form.name.data, color=form.color.data,
+                                   icon=form.icon.data, parent_id=_parse_uuid(form.parent_id.data))
         except (ValidationFailed, Conflict) as error:
             form.parent_id.errors.append(error.message)
         else:

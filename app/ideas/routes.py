@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from flask import flash, redirect, render_template, request, url_for
+from htmx_flask import make_response
 
 from app.core.pages import done, is_htmx, page_number, render_page
 from app.errors import ValidationFailed
@@ -41,7 +42,8 @@ def new():
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                idea = services.submit_idea(acting_user(), form.title.data, form.description.data, form.priority_level.data)
+                idea = services.submit_idea(acting_user(), form.title.data, form.description.data,
+                                            form.priority_level.data)
             except ValidationFailed as error:
                 form.form_errors.append(error.message)
             else:
@@ -155,7 +157,7 @@ def add_note(idea_id: uuid.UUID):
                         fragment=_note_added(idea, note.id) if is_htmx() else None)
     if is_htmx():
         html = render_template("ideas/_note_form.html", idea=idea, note_form=form)
-        return html, 200, {"HX-Retarget": "#note-form", "HX-Reswap": "outerHTML"}
+        return make_response(html, retarget="#note-form", reswap="outerHTML")
     return render_template("ideas/show.html", **_show_context(idea, note_form=form))
 
 

@@ -178,8 +178,8 @@ def _decide(prompt_id: uuid.UUID, decision: str):
     if not form.validate_on_submit():
         return _moderation_item(prompt_id, error=" ".join(form.reason.errors) or None, reason=form.reason.data)
     try:
-        prompt = services.moderate(acting_user(), prompt_id, decision, form.reason.data, version_number(form.version.data),
-                                   request_origin())
+        prompt = services.moderate(acting_user(), prompt_id, decision, form.reason.data,
+                                   version_number(form.version.data), request_origin())
     except services.PromptInvalid as error:
         return _moderation_item(prompt_id, error=error.message, reason=form.reason.data)
     except services.StalePrompt as stale:

@@ -10,8 +10,8 @@ from app.chat import services as chat_services
 from app.core.pages import done, is_htmx
 from app.errors import NotFound, ValidationFailed
 from app.models.base import utcnow
-from app.sharing import bp, services
 from app.security.roles import acting_user, login_required
+from app.sharing import bp, services
 
 # The token must never travel to another site; same-origin (not no-referrer) so that the
 # "continue" form, which posts back here, passes Flask-WTF's same-origin Referer check on HTTPS.
