@@ -48,9 +48,13 @@ def new():
                 form.form_errors.append(error.message)
             else:
                 return done("Idea submitted. Thank you!", url_for("ideas.show", idea_id=idea.id), navigate=True)
-        if is_htmx():
-            return render_template("ideas/_idea_form.html", form=form, idea=None)
+        return _idea_form(form, None, "ideas/new.html")
     return render_template("ideas/new.html", form=form, idea=None)
+
+
+def _idea_form(form, idea, page_template: str):
+    """The idea form again with its errors: the form alone for htmx, else the whole page."""
+    return render_template("ideas/_idea_form.html" if is_htmx() else page_template, form=form, idea=idea)
 
 
 # --- one idea ------------------------------------------------------------------------------------
@@ -107,9 +111,7 @@ def edit(idea_id: uuid.UUID):
             form.form_errors.append(error.message)
         else:
             return done("Idea saved.", url_for("ideas.show", idea_id=idea.id), navigate=True)
-    if is_htmx():
-        return render_template("ideas/_idea_form.html", form=form, idea=idea)
-    return render_template("ideas/edit.html", form=form, idea=idea)
+    return _idea_form(form, idea, "ideas/edit.html")
 
 
 @bp.post("/ideas/<uuid:idea_id>/delete")
