@@ -145,7 +145,8 @@ def sidebar():
 @rate_limits.searches
 def search():
     """Full-text search over the user's conversations; typing swaps only the results."""
-    results = chat_search.search(acting_user(), request.args.get("q", "")[:200], page_number(maximum=500))
+    query = request.args.get("q", "")[:chat_search.MAX_QUERY_CHARS]
+    results = chat_search.search(acting_user(), query, page_number(maximum=500))
     if htmx_target() == "search-results":
         return render_template("chat/_search_results.html", results=results)
     return render_template("chat/search.html", results=results)

@@ -77,11 +77,6 @@
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     var box = document.getElementById("messages");
     if (box) box.dataset.follow = nearBottom(box) ? "yes" : "no";
-    // A finished answer may have given the conversation its title: refresh the sidebar once swapped.
-    // (Listened for here: the element that receives "done" is replaced, so later events do not bubble.)
-    if (event.detail && event.detail.type === "done" && window.htmx) {
-      setTimeout(function () { htmx.trigger(document.body, "sidebar-changed"); }, 0);
-    }
   });
 
   document.addEventListener("htmx:sseMessage", function (event) {
@@ -108,20 +103,25 @@
 (function () {
   "use strict";
 
-  document.addEventListener("toggle", function (event) {
-    var folder = event.target;
-    if (!folder.classList || !folder.classList.contains("folder") || !window.htmx) return;
-    htmx.ajax("POST", folder.dataset.expandUrl, { source: folder, swap: "none", values: { expanded: folder.open ? "1" : "0" } });
-  }, true);
+  var MOVE_TYPE = "application/x-studio-move-url";
+
+  // A folder's <details> posts itself on toggle (hx-post, hx-trigger="toggle"); htmx cannot read
+  // `open` without eval (the CSP forbids it), so the state is added here.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var folder = event.detail.elt;
+    if (folder.tagName === "DETAILS" && folder.classList.contains("folder")) {
+      event.detail.parameters.expanded = folder.open ? "1" : "0";
+    }
+  });
 
   function dropZone(event) {
     return event.target.closest ? event.target.closest("[data-drop-folder]") : null;
   }
 
   document.addEventListener("dragstart", function (event) {
-    var item = event.target.closest ? event.target.closest("[data-conversation-id]") : null;
+    var item = event.target.closest ? event.target.closest("[data-move-url]") : null;
     if (!item) return;
-    event.dataTransfer.setData("text/plain", item.dataset.conversationId);
+    event.dataTransfer.setData(MOVE_TYPE, item.dataset.moveUrl);
     event.dataTransfer.effectAllowed = "move";
   });
 
@@ -142,24 +142,47 @@
     if (!zone || !window.htmx) return;
     event.preventDefault();
     zone.classList.remove("is-drop-target");
-    var id = event.dataTransfer.getData("text/plain");
-    if (!/^[0-9a-f-]{36}$/.test(id)) return;
-    htmx.ajax("POST", "/chat/" + id + "/folder", { source: zone, swap: "none", values: { folder_id: zone.dataset.dropFolder } });
+    var url = event.dataTransfer.getData(MOVE_TYPE);  // rendered with url_for on the dragged row
+    if (!url) return;
+    htmx.ajax("POST", url, { source: zone, swap: "none", values: { folder_id: zone.dataset.dropFolder } });
   });
 })();
 
-// Share links: the copy button copies the link next to it.
-document.addEventListener("click", function (event) {
-  var button = event.target.closest ? event.target.closest(".copy-link") : null;
-  if (!button) return;
-  var field = document.getElementById(button.dataset.copyTarget);
-  if (!field) return;
-  var done = function () { window.studioToast && window.studioToast("Link copied.", "success"); };
-  if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(field.value).then(done, function () { field.select(); });
-  } else {
-    field.select();
-    document.execCommand("copy");
-    done();
+// Copying: one routine for every copy button (share links here, code blocks in copy-code.js).
+(function () {
+  "use strict";
+
+  // Plain-http pages have no navigator.clipboard: copy through a selected, off-screen textarea.
+  function copyWithSelection(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "copy-buffer";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+    document.body.removeChild(area);
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
   }
-});
+
+  /** Copy text to the clipboard; a promise that settles when done or failed. */
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return copyWithSelection(text); });
+    }
+    return copyWithSelection(text);
+  }
+  window.studioCopy = copyText;
+
+  // Share links: the copy button copies the link next to it.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".copy-link") : null;
+    if (!button) return;
+    var field = document.getElementById(button.dataset.copyTarget);
+    if (!field) return;
+    copyText(field.value).then(
+      function () { window.studioToast("Link copied.", "success"); },
+      function () { field.select(); window.studioToast("Copying failed: the link is selected, copy it by hand.", "error"); });
+  });
+})();

@@ -48,33 +48,6 @@
     }
   }
 
-  /** Fallback for pages served over plain http (no navigator.clipboard there). */
-  function copyWithSelection(text) {
-    var area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.className = "copy-code-buffer";
-    document.body.appendChild(area);
-    area.select();
-    var ok = false;
-    try {
-      ok = document.execCommand("copy");
-    } catch (err) {
-      ok = false;
-    }
-    document.body.removeChild(area);
-    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
-  }
-
-  function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text).catch(function () {
-        return copyWithSelection(text);
-      });
-    }
-    return copyWithSelection(text);
-  }
-
   function showState(button, text) {
     button.textContent = text;
     button.setAttribute("aria-label", text);
@@ -99,7 +72,7 @@
       return;
     }
     var code = pre.querySelector("code") || pre;
-    copyText(code.textContent).then(
+    window.studioCopy(code.textContent).then(
       function () { showState(button, "Copied"); },
       function () { showState(button, "Copy failed"); }
     );

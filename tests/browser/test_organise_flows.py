@@ -36,6 +36,25 @@ def test_drag_a_conversation_into_a_folder(signed_in_page):
     page.screenshot(path=SHOTS / "sidebar-folders-desktop-light.png")
 
 
+def test_a_folder_remembers_being_closed(signed_in_page, live_server):
+    user = make_user()
+    work = Folder(user_id=user.id, name="Work", color="blue", icon="briefcase", is_expanded=True)
+    db.session.add(work)
+    db.session.commit()
+    page = signed_in_page(user=user)
+    folder = page.locator(f"#folder-{work.id} > details.folder")
+    expect(folder).to_have_attribute("open", "")
+    with page.expect_response(lambda response: response.url.endswith(f"/folders/{work.id}/expanded")) as posted:
+        folder.locator(".folder-name").click()
+    assert posted.value.status == 204
+    page.reload()
+    expect(folder).not_to_have_attribute("open", "")
+    with page.expect_response(lambda response: response.url.endswith(f"/folders/{work.id}/expanded")):
+        folder.locator(".folder-name").click()
+    page.reload()
+    expect(folder).to_have_attribute("open", "")
+
+
 def test_share_visit_as_a_stranger_then_revoke(signed_in_page, browser, live_server):
     user = make_user(email="owner-private@example.org")
     conversation = make_conversation(user, title="Soup recipe", messages=4)
