@@ -19,12 +19,12 @@ from sqlalchemy import and_, func, not_, select, update
 
 from app.ai_models.models import AIModel
 from app.ai_models.services import stream_from
+from app.chat import model_requests
 from app.chat.models import Conversation, ConversationSummary, Message, ModelRequest
 from app.chat.services import is_current
 from app.extensions import db
 from app.llm import tokens
 from app.llm.base import ChatMessage, GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage
-from app.llm.pricing import cost_usd
 from app.models.base import utcnow
 
 # A model whose registry row has no context window is treated as this small, so it is never overfed.
@@ -313,8 +313,7 @@ def refresh_summary(conversation: Conversation, fitted: FittedContext, writer: A
     except ProviderError as error:
         call.status, call.error_code, call.error_message = "error", error.code, error.message
         current_app.logger.warning("summary of %s failed: %s", conversation_id, error.message)
-    _record_usage(call, usage, writer, conversation_id)
-    db.session.add(call)
+    model_requests.record(call, usage, writer)
     text = "".join(parts).strip()
     summary = None
     if call.status == "success" and text:
@@ -326,28 +325,6 @@ def refresh_summary(conversation: Conversation, fitted: FittedContext, writer: A
         db.session.add(summary)
     db.session.commit()
     return summary
-
-
-def _record_usage(call: ModelRequest, usage: Usage | None, model: AIModel, conversation_id: uuid.UUID) -> None:
-    """Timing, tokens and cost of a finished call, and the conversation's totals moved by them.
-    (The same arithmetic as title_with_model in streaming.py, through pricing.cost_usd; to be replaced
-    by the one price-and-add-to-totals function once it lands.)"""
-    call.responded_at = utcnow()
-    call.latency_ms = int((call.responded_at - call.requested_at).total_seconds() * 1000)
-    if usage is None:
-        return
-    call.input_tokens, call.output_tokens, call.cached_input_tokens = (
-        usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
-    call.total_tokens = usage.input_tokens + usage.output_tokens
-    prices = (model.input_cost_per_million, model.output_cost_per_million, model.cached_input_cost_per_million)
-    call.total_cost_usd = cost_usd(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, *prices)
-    call.input_cost_usd = cost_usd(usage.input_tokens, 0, usage.cached_input_tokens, *prices)
-    call.output_cost_usd = call.total_cost_usd - call.input_cost_usd
-    db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(
-        total_input_tokens=Conversation.total_input_tokens + call.input_tokens,
-        total_output_tokens=Conversation.total_output_tokens + call.output_tokens,
-        total_tokens=Conversation.total_tokens + call.total_tokens,
-        total_cost_usd=Conversation.total_cost_usd + call.total_cost_usd))
 
 
 TOO_LONG_AFTER_RETRY = ("The conversation is too long for this model's context window: earlier messages were "
@@ -411,12 +388,10 @@ def _retry_target(fitted: FittedContext, error: ProviderError) -> int:
 
 def _record_refused_attempt(call: ModelRequest, error: ProviderError) -> None:
     """Keep the refused attempt as a failed call of its own (no tokens were billed for it)."""
-    now = utcnow()
     refused = ModelRequest(
         user_id=call.user_id, chat_id=call.chat_id, message_id=call.message_id, ai_model_id=call.ai_model_id,
         model_name=call.model_name, provider=call.provider, task_type=call.task_type, requested_at=call.requested_at,
-        responded_at=now, latency_ms=int((now - call.requested_at).total_seconds() * 1000),
         temperature=call.temperature, max_tokens=call.max_tokens, estimated_input_tokens=call.estimated_input_tokens,
         status="error", error_code=error.code, error_message=error.message)
-    db.session.add(refused)
+    model_requests.record(refused, None, None)
     db.session.commit()

@@ -1,14 +1,63 @@
 """Provider calls: one row per call to a model, with its timing, tokens and cost.
 
-Chat writes these rows (answers and titles); the model registry reads the failed ones."""
+`record()` is the single entry point for "a provider call was made": it prices the call (through
+llm.pricing.price), stores its row and adds its tokens and cost to the conversation's totals.
+Answers, titles and summaries go through it, and so will the API and billing's metering."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+from datetime import datetime
 
-from app.chat.models import ModelRequest
+from sqlalchemy import select, update
+
+from app.chat.models import Conversation, ModelRequest
 from app.extensions import db
+from app.llm.base import Usage
+from app.llm.pricing import Cost, Priced, price
+from app.models.base import utcnow
 
 RECENT_FAILURES = 10
+
+
+def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at: datetime | None = None,
+           active_at: datetime | None = None) -> Cost:
+    """Finish a provider call's row: its end time `at` (now by default) and latency, its tokens and
+    its cost at `model`'s prices; add the row to the session and the tokens and cost to its
+    conversation's totals (marking the conversation active at `active_at`, if given). Part of the
+    caller's transaction, which commits. Returns the cost."""
+    call.responded_at = at or utcnow()
+    call.latency_ms = _milliseconds(call.requested_at, call.responded_at)
+    if call.first_token_at:
+        call.time_to_first_token_ms = _milliseconds(call.requested_at, call.first_token_at)
+    cost = price(usage, model)
+    call.input_tokens, call.output_tokens, call.cached_input_tokens = (
+        (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) if usage else (0, 0, 0))
+    call.total_tokens = call.input_tokens + call.output_tokens
+    call.reasoning_tokens = usage.reasoning_tokens if usage else None  # already in output_tokens and their cost
+    call.input_cost_usd, call.output_cost_usd, call.total_cost_usd = cost.input_usd, cost.output_usd, cost.total_usd
+    db.session.add(call)
+    if call.chat_id is not None:
+        add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at)
+    return cost
+
+
+def add_to_conversation_totals(conversation_id: uuid.UUID, usage: Usage | None, cost: Cost, *,
+                               active_at: datetime | None = None) -> None:
+    """Add a call's tokens and cost to the conversation's running totals, by increments in SQL so
+    concurrent calls cannot lose an update; with `active_at`, also mark the conversation's last
+    message and activity then. Nothing to add and no time to mark: no statement."""
+    if usage is None and active_at is None:
+        return
+    input_tokens = usage.input_tokens if usage else 0
+    output_tokens = usage.output_tokens if usage else 0
+    values = dict(
+        total_input_tokens=Conversation.total_input_tokens + input_tokens,
+        total_output_tokens=Conversation.total_output_tokens + output_tokens,
+        total_tokens=Conversation.total_tokens + input_tokens + output_tokens,
+        total_cost_usd=Conversation.total_cost_usd + cost.total_usd)
+    if active_at is not None:
+        values.update(last_message_at=active_at, last_activity_at=active_at)
+    db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
 
 
 def recent_failures(model_id: int, limit: int = RECENT_FAILURES) -> list[ModelRequest]:
@@ -17,3 +66,7 @@ def recent_failures(model_id: int, limit: int = RECENT_FAILURES) -> list[ModelRe
     return list(db.session.scalars(
         select(ModelRequest).where(ModelRequest.ai_model_id == model_id, ModelRequest.status == "error")
         .order_by(ModelRequest.requested_at.desc()).limit(limit)))
+
+
+def _milliseconds(start: datetime, end: datetime) -> int:
+    return int((end - start).total_seconds() * 1000)

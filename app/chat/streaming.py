@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from app.ai_models.models import AIModel
 from app.ai_models.services import stream_from
 from app.chat.context import FittedContext, fit_for_answer, stream_fitting
+from app.chat import model_requests
 from app.chat.models import Conversation, Message, ModelRequest
 from app.chat.services import DEFAULT_TITLE, heuristic_title
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
@@ -28,7 +29,7 @@ from app.extensions import db
 from app.llm.base import (
     ChatMessage, Finish, GenerationRequest, ProviderError, ReasoningDelta, TextDelta, Usage,
 )
-from app.llm.pricing import cost_usd
+from app.llm.pricing import NO_COST
 from app.models.base import utcnow
 
 FLUSH_SECONDS = 0.2
@@ -169,24 +170,7 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
         call.status = "success"
     except ProviderError as error:
         call.status, call.error_code, call.error_message = "error", error.code, error.message
-    call.responded_at = utcnow()
-    call.latency_ms = int((call.responded_at - call.requested_at).total_seconds() * 1000)
-    if usage is not None:
-        call.input_tokens, call.output_tokens, call.cached_input_tokens = (
-            usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
-        call.total_tokens = usage.input_tokens + usage.output_tokens
-        call.total_cost_usd = cost_usd(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
-                                       model.input_cost_per_million, model.output_cost_per_million,
-                                       model.cached_input_cost_per_million)
-        call.input_cost_usd = cost_usd(usage.input_tokens, 0, usage.cached_input_tokens, model.input_cost_per_million,
-                                       model.output_cost_per_million, model.cached_input_cost_per_million)
-        call.output_cost_usd = call.total_cost_usd - call.input_cost_usd
-        db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(
-            total_input_tokens=Conversation.total_input_tokens + call.input_tokens,
-            total_output_tokens=Conversation.total_output_tokens + call.output_tokens,
-            total_tokens=Conversation.total_tokens + call.total_tokens,
-            total_cost_usd=Conversation.total_cost_usd + call.total_cost_usd))
-    db.session.add(call)
+    model_requests.record(call, usage, model)
     title = " ".join("".join(parts).strip().split("\n", 1)[0].split()).strip("\"'“”‘’ ")[:80]
     conversation = db.session.get(Conversation, conversation_id)
     if title and call.status == "success" and conversation is not None and not conversation.is_title_set_by_user:
@@ -209,7 +193,8 @@ def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
 def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None, reasoning: str | None = None,
             usage: Usage | None = None, finish_reason: str | None = None, error: str | None = None,
             error_detail: str | None = None, error_code: str | None = None) -> bool:
-    """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals.
+    """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals
+    (the call through model_requests.record, which prices it and adds it to the totals).
     `error` is shown to the user; `error_detail` (the provider's own words) only to admins, on the call.
     Returns True when this answer gave the conversation its first title."""
     message = db.session.get(Message, message_id)
@@ -220,14 +205,13 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
     # Rendered before anything is written: a costly render must never hold the database's write lock.
     content_html = render_markdown_safe(text or "")
     now = utcnow()
-    model = message.model
-    input_tokens = usage.input_tokens if usage else 0
-    output_tokens = usage.output_tokens if usage else 0
-    cached_tokens = usage.cached_input_tokens if usage else 0
-    cost = Decimal("0")
-    if model is not None and usage is not None:
-        cost = cost_usd(input_tokens, output_tokens, cached_tokens, model.input_cost_per_million,
-                        model.output_cost_per_million, model.cached_input_cost_per_million)
+    if call is not None:
+        call.status = {"complete": "success", "stopped": "stopped"}.get(status, "error")
+        call.error_code, call.error_message = error_code, error_detail or error
+        cost = model_requests.record(call, usage, message.model, at=now, active_at=now)
+    else:  # the generator crashed or its process died: no call to record, but the conversation moved on
+        cost = NO_COST
+        model_requests.add_to_conversation_totals(message.conversation_id, None, cost, active_at=now)
     message.content = text or ""
     message.reasoning_content = reasoning or None
     message.content_html = content_html
@@ -238,35 +222,12 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
     message.finish_reason = finish_reason
     message.error_message = error
     message.input_tokens, message.output_tokens, message.cached_input_tokens = (
-        (input_tokens, output_tokens, cached_tokens) if usage else (None, None, None))
-    message.cost_usd = cost if usage else None
+        (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) if usage else (None, None, None))
+    message.cost_usd = cost.total_usd if usage else None
     message.completed_at = now
     message.heartbeat_at = None
 
-    if call is not None:
-        call.responded_at = now
-        call.latency_ms = int((now - call.requested_at).total_seconds() * 1000)
-        if call.first_token_at:
-            call.time_to_first_token_ms = int((call.first_token_at - call.requested_at).total_seconds() * 1000)
-        call.input_tokens, call.output_tokens, call.cached_input_tokens = input_tokens, output_tokens, cached_tokens
-        call.total_tokens = input_tokens + output_tokens
-        if model is not None and usage is not None:
-            call.input_cost_usd = cost_usd(input_tokens, 0, cached_tokens, model.input_cost_per_million,
-                                           model.output_cost_per_million, model.cached_input_cost_per_million)
-            call.output_cost_usd = cost - call.input_cost_usd
-        call.total_cost_usd = cost
-        call.status = {"complete": "success", "stopped": "stopped"}.get(status, "error")
-        call.error_code, call.error_message = error_code, error_detail or error
-        db.session.add(call)
-
     conversation = db.session.get(Conversation, message.conversation_id)
-    # Totals move by increments in SQL, so concurrent answers cannot lose an update.
-    db.session.execute(update(Conversation).where(Conversation.id == message.conversation_id).values(
-        total_input_tokens=Conversation.total_input_tokens + input_tokens,
-        total_output_tokens=Conversation.total_output_tokens + output_tokens,
-        total_tokens=Conversation.total_tokens + input_tokens + output_tokens,
-        total_cost_usd=Conversation.total_cost_usd + cost,
-        last_message_at=now, last_activity_at=now))
     gave_first_title = False
     if conversation is not None and not conversation.is_title_set_by_user and conversation.title == DEFAULT_TITLE:
         first_user_text = db.session.scalar(select(Message.content).where(
