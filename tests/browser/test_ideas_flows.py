@@ -69,7 +69,7 @@ def test_submit_vote_unvote_note_then_a_moderator_triages(signed_in_page, live_s
     page.get_by_role("button", name="Save triage").click()
     expect(page.locator(".toast").filter(has_text="Triage saved: completed, high priority.")).to_be_visible()
     expect(page.locator(".idea-head .idea-status")).to_have_text("Completed")
-    expect(page.get_by_text(re.compile(r"Completed \d{4}-\d\d-\d\d by Mo Derator\."))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Completed \d{4}-\d\d-\d\d \d\d:\d\d UTC by Mo Derator\."))).to_be_visible()
     expect(page.get_by_text("voting closed")).to_be_visible()
 
     # Moderators delete any note, after confirming.
