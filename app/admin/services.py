@@ -10,6 +10,7 @@ from app.auth.services import end_all_sessions
 from app.core.pages import paginate
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
+from app.models.base import escape_like
 from app.security.audit import AuditLog, record_audit
 from app.security.origin import Origin
 from app.security.roles import ROLE_RANK
@@ -18,16 +19,12 @@ USERS_PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_users(query: str, page: int) -> tuple[list[User], bool]:
     """A page of users matching the text (e-mail or name), newest first; and whether more follow."""
     statement = select(User).order_by(User.created_at.desc(), User.id.desc())
     query = (query or "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL in text
     if query:
-        pattern = f"%{_escape_like(query.lower())}%"
+        pattern = f"%{escape_like(query.lower())}%"
         statement = statement.where(
             or_(User.email.like(pattern, escape="\\"), func.lower(User.display_name).like(pattern, escape="\\"))
         )

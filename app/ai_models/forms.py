@@ -23,13 +23,9 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.ai_models.safety import base_url_refusal, key_variable_refusal
-from app.core.forms import FiniteDecimalField
+from app.core.forms import FiniteDecimalField, strip_text
 from app.llm.registry import PROVIDERS
 from app.security.roles import Role
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 def _none_if_blank(value):
@@ -45,13 +41,13 @@ PRICE_RANGE = NumberRange(min=0, max=100000, message="A price between 0 and 100,
 
 
 class AIModelForm(FlaskForm):
-    name = StringField("Display name", filters=[_strip], validators=[DataRequired(), Length(max=100)])
+    name = StringField("Display name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
     provider = SelectField("Provider", choices=[(name, name) for name in PROVIDERS])
-    model_id = StringField("Model id", filters=[_strip], validators=[DataRequired(), Length(max=200)])
-    base_url = StringField("Base URL", filters=[_strip, _none_if_blank],
+    model_id = StringField("Model id", filters=[strip_text], validators=[DataRequired(), Length(max=200)])
+    base_url = StringField("Base URL", filters=[strip_text, _none_if_blank],
                            validators=[Optional(), Length(max=500), URL(require_tld=False, message="A full http(s) URL.")])
     api_key_env = StringField(
-        "API key environment variable", filters=[_strip, _none_if_blank],
+        "API key environment variable", filters=[strip_text, _none_if_blank],
         validators=[Optional(), Length(max=100),
                     Regexp(r"^[A-Z_][A-Z0-9_]*$", message="An environment variable name, like OPENAI_API_KEY.")])
     context_window = IntegerField("Context window (tokens)", validators=[Optional(), NumberRange(min=1, max=10_000_000)])

@@ -3,28 +3,25 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-
-def _strip(value):
-    # NUL too: PostgreSQL refuses it in text, even in a lookup (a 500, not a wrong answer).
-    return value.replace("\x00", "").strip() if isinstance(value, str) else value
+from app.core.forms import strip_text
 
 
 class RegisterForm(FlaskForm):
-    email = EmailField("E-mail", filters=[_strip], validators=[DataRequired(), Email(), Length(max=254)])
-    display_name = StringField("Display name", filters=[_strip], validators=[DataRequired(), Length(min=1, max=100)])
+    email = EmailField("E-mail", filters=[strip_text], validators=[DataRequired(), Email(), Length(max=254)])
+    display_name = StringField("Display name", filters=[strip_text], validators=[DataRequired(), Length(min=1, max=100)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=200, message="Use at least 8 characters (at most 200).")])
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
     submit = SubmitField("Create account")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", filters=[_strip], validators=[DataRequired(), Length(max=254)])
+    email = EmailField("E-mail", filters=[strip_text], validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     submit = SubmitField("Sign in")
 
 
 class ProfileForm(FlaskForm):
-    display_name = StringField("Display name", filters=[_strip], validators=[DataRequired(), Length(min=1, max=100)])
+    display_name = StringField("Display name", filters=[strip_text], validators=[DataRequired(), Length(min=1, max=100)])
     submit = SubmitField("Save")
 
 

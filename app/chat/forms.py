@@ -4,15 +4,11 @@ from wtforms import BooleanField, HiddenField, IntegerField, SelectField, String
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.chat.services import MAX_FEEDBACK_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, MAX_TITLE_CHARS, GenerationOptions
-from app.core.forms import FiniteDecimalField
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from app.core.forms import FiniteDecimalField, strip_text
 
 
 class ComposerForm(FlaskForm):
-    content = TextAreaField("Message", filters=[_strip], validators=[
+    content = TextAreaField("Message", filters=[strip_text], validators=[
         DataRequired("Write a message first."),
         Length(max=MAX_MESSAGE_CHARS, message=f"A message has at most {MAX_MESSAGE_CHARS:,} characters.")])
     model_id = SelectField("Model", coerce=int, validate_choice=False)
@@ -43,20 +39,20 @@ class OptionsOnlyForm(ComposerForm):
 
 
 class RenameForm(FlaskForm):
-    title = StringField("Title", filters=[_strip], validators=[
+    title = StringField("Title", filters=[strip_text], validators=[
         DataRequired("A title cannot be empty."), Length(max=MAX_TITLE_CHARS, message=f"At most {MAX_TITLE_CHARS} characters.")])
 
 
 class SettingsForm(FlaskForm):
     model_id = SelectField("Model", coerce=int, validate_choice=False)
-    system_prompt = TextAreaField("System prompt", filters=[_strip], validators=[
+    system_prompt = TextAreaField("System prompt", filters=[strip_text], validators=[
         Optional(), Length(max=MAX_SYSTEM_PROMPT_CHARS, message=f"At most {MAX_SYSTEM_PROMPT_CHARS:,} characters.")])
     is_summary_enabled = BooleanField("Summarise earlier messages that no longer fit the model")
 
 
 class FeedbackForm(FlaskForm):
     category = SelectField("Rating", choices=[("up", "Good answer"), ("down", "Bad answer")])
-    comment = TextAreaField("Comment (optional)", filters=[_strip], validators=[
+    comment = TextAreaField("Comment (optional)", filters=[strip_text], validators=[
         Optional(), Length(max=MAX_FEEDBACK_CHARS, message=f"At most {MAX_FEEDBACK_CHARS:,} characters.")])
 
 

@@ -120,10 +120,6 @@ class Message(UUIDPrimaryKey, db.Model):
     def is_streaming(self) -> bool:
         return self.status == "streaming"
 
-    @property
-    def is_superseded(self) -> bool:
-        return self.superseded_by_id is not None
-
 
 class MessageOptions(UUIDPrimaryKey, db.Model):
     """Generation options of one answer (seed 001 `ai_options`), with the same limits as the form."""

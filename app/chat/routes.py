@@ -11,6 +11,7 @@ from app.ai_models import services as model_services
 from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
+from app.core.forms import errors_text
 from app.core.pages import SIDEBAR_CHANGED, done, htmx_target, is_htmx, page_number
 from app.errors import LimitReached, NotFound, ValidationFailed, refusal_headers
 from app.errors.handlers import error_response
@@ -265,7 +266,7 @@ def regenerate(conversation_id: uuid.UUID):
     conversation = services.get_conversation_for(acting_user(), conversation_id)
     form = _prepare_model_choices(OptionsOnlyForm(), conversation)
     if not form.validate_on_submit():
-        raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
+        raise ValidationFailed(errors_text(form))
     model = model_services.model_for_use(acting_user().role, form.model_id.data)
     assistant = services.regenerate_last_answer(acting_user(), conversation, model, form.generation_options())
     streaming.start_generation(current_app._get_current_object(), assistant.id)
@@ -282,7 +283,7 @@ def edit_last(conversation_id: uuid.UUID):
     conversation = services.get_conversation_for(acting_user(), conversation_id)
     form = _prepare_model_choices(EditMessageForm(), conversation)
     if not form.validate_on_submit():
-        raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
+        raise ValidationFailed(errors_text(form))
     model = model_services.model_for_use(acting_user().role, form.model_id.data)
     assistant = services.edit_last_user_message(acting_user(), conversation, model, form.content.data, form.generation_options())
     streaming.start_generation(current_app._get_current_object(), assistant.id)
@@ -390,7 +391,7 @@ def feedback(conversation_id: uuid.UUID, message_id: uuid.UUID):
     message = services.get_message_in(conversation, message_id)
     form = FeedbackForm()
     if not form.validate_on_submit():
-        raise ValidationFailed(" ".join(e for errors in form.errors.values() for e in errors))
+        raise ValidationFailed(errors_text(form))
     item = services.record_feedback(acting_user(), conversation, message, form.category.data, form.comment.data)
     html = render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item)
     return done("Thanks for the feedback.", url_for("chat.show", conversation_id=conversation.id), fragment=html)

@@ -297,6 +297,9 @@ def _clean_text(text: str | None, limit: int, what: str) -> str:
 # ix_nexus_messages_in_progress, whose condition this is.
 ANSWER_IN_PROGRESS = text("nexus_messages.status IN ('streaming', 'pending')")
 ANSWER_SLOT_RETRY_AFTER_SECONDS = 10
+# An answer whose generator has not beaten for this long is abandoned: it no longer counts as being
+# written, and streaming.reap_if_stale() marks it failed.
+HEARTBEAT_STALE_AFTER = timedelta(seconds=30)
 
 
 def _lock_answers_of(user_id: uuid.UUID) -> None:
@@ -315,7 +318,7 @@ def answers_being_written_count(user_id: uuid.UUID) -> int:
     """The person's answers still being written; one whose generator stopped beating is not counted."""
     return db.session.scalar(select(func.count()).select_from(Message).where(
         Message.user_id == user_id, ANSWER_IN_PROGRESS,
-        or_(Message.heartbeat_at.is_(None), Message.heartbeat_at >= utcnow() - STALE_AFTER)))
+        or_(Message.heartbeat_at.is_(None), Message.heartbeat_at >= utcnow() - HEARTBEAT_STALE_AFTER)))
 
 
 def _claim_answer_slot(user_id: uuid.UUID) -> None:
@@ -611,6 +614,3 @@ def heuristic_title(text: str, limit: int = 60) -> str:
         return line
     cut = line[:limit].rsplit(" ", 1)[0] or line[:limit]
     return cut.rstrip(",.;:") + "…"
-
-
-STALE_AFTER = timedelta(seconds=30)

@@ -12,7 +12,6 @@ import re
 import threading
 import time
 import uuid
-from datetime import timedelta
 from decimal import Decimal
 
 from flask import Flask, current_app
@@ -23,7 +22,7 @@ from app.ai_models.services import stream_from
 from app.chat.context import FittedContext, fit_for_answer, stream_fitting
 from app.chat import model_requests
 from app.chat.models import Conversation, Message, ModelRequest
-from app.chat.services import DEFAULT_TITLE, heuristic_title
+from app.chat.services import DEFAULT_TITLE, HEARTBEAT_STALE_AFTER, heuristic_title
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.extensions import db
 from app.llm.base import (
@@ -36,7 +35,6 @@ FLUSH_SECONDS = 0.2
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 600
-HEARTBEAT_STALE_AFTER = timedelta(seconds=30)
 
 
 # --- the generator ------------------------------------------------------------------------------

@@ -1,10 +1,21 @@
-"""Form fields shared by domains."""
+"""Form fields, filters and error text shared by domains."""
 from __future__ import annotations
 
 import decimal
 
 from wtforms import DecimalField
 from wtforms.validators import StopValidation
+
+
+def strip_text(value):
+    """A form filter: text without outer blanks or NUL bytes; anything else unchanged."""
+    # NUL too: PostgreSQL refuses it in text, even in a lookup (a 500, not a wrong answer).
+    return value.replace("\x00", "").strip() if isinstance(value, str) else value
+
+
+def errors_text(form) -> str:
+    """Every error of a form (fields and form-wide) as one message, in field order."""
+    return " ".join(error for errors in form.errors.values() for error in errors)
 
 
 class FiniteDecimalField(DecimalField):

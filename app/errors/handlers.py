@@ -1,7 +1,8 @@
-"""The one place that maps domain errors and HTTP errors to a page, an htmx toast, or JSON."""
+"""The one place that maps domain errors and HTTP errors to a page or an htmx toast (JSON errors
+come with the API)."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, make_response, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -39,17 +40,11 @@ DEFAULT_MESSAGES = {
 BUSY_RETRY_AFTER_SECONDS = 2
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/api/")
-
-
 def error_response(status: int, message: str | None = None, headers: dict[str, str] | None = None):
-    """Answer an error as JSON under /api/, a toast for htmx, or a full page (with `headers`)."""
+    """Answer an error as a toast for htmx or as a full page (with `headers`)."""
     title = TITLES.get(status, "Error")
     message = message or DEFAULT_MESSAGES.get(status, title)
     headers = dict(headers or {})
-    if _wants_json():
-        return jsonify(error={"status": status, "title": title, "message": message}), status, headers
     if request.htmx:
         # htmx (boosted links too) does not swap error bodies; the toast carries the message instead.
         return "", status, {**headers, **toast_headers(message, level="error")}

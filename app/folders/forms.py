@@ -3,6 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from app.core.forms import strip_text
 from app.folders.models import FOLDER_COLORS, FOLDER_ICONS
 from app.folders.services import MAX_NAME_CHARS
 
@@ -10,12 +11,8 @@ ICON_LABELS = {"folder": "Folder", "star": "Star", "book": "Book", "code": "Code
                "flask": "Flask", "heart": "Heart", "bolt": "Bolt"}
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 class FolderForm(FlaskForm):
-    name = StringField("Name", filters=[_strip], validators=[
+    name = StringField("Name", filters=[strip_text], validators=[
         DataRequired("Give the folder a name."),
         Length(max=MAX_NAME_CHARS, message=f"A folder name has at most {MAX_NAME_CHARS} characters.")])
     color = SelectField("Colour", choices=[(c, c.capitalize()) for c in FOLDER_COLORS], default="gray")

@@ -3,6 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from app.core.forms import strip_text
 from app.ideas.models import (
     MAX_DESCRIPTION_CHARS,
     MAX_NOTE_CHARS,
@@ -26,17 +27,12 @@ class ChoiceField(SelectField):
             raise ValidationError(self.invalid_message)
 
 
-def _clean(value):
-    # NUL bytes never reach the database (PostgreSQL refuses them in text).
-    return value.replace("\x00", "").strip() if isinstance(value, str) else value
-
-
 class IdeaForm(FlaskForm):
-    title = StringField("Title", filters=[_clean], validators=[
+    title = StringField("Title", filters=[strip_text], validators=[
         DataRequired("Give your idea a title."),
         Length(max=MAX_TITLE_CHARS, message=f"A title has at most {MAX_TITLE_CHARS} characters.")],
         render_kw={"maxlength": MAX_TITLE_CHARS})
-    description = TextAreaField("Description", filters=[_clean], validators=[
+    description = TextAreaField("Description", filters=[strip_text], validators=[
         DataRequired("Describe your idea: what would it change, and for whom?"),
         Length(max=MAX_DESCRIPTION_CHARS,
                message=f"A description has at most {MAX_DESCRIPTION_CHARS:,} characters.")],
@@ -45,7 +41,7 @@ class IdeaForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
-    content = TextAreaField("Add a note", filters=[_clean], validators=[
+    content = TextAreaField("Add a note", filters=[strip_text], validators=[
         DataRequired("Write a note first."),
         Length(max=MAX_NOTE_CHARS, message=f"A note has at most {MAX_NOTE_CHARS:,} characters.")],
         render_kw={"rows": 3, "maxlength": MAX_NOTE_CHARS})

@@ -6,6 +6,7 @@ import uuid
 from flask import flash, redirect, render_template, request, url_for
 from htmx_flask import make_response
 
+from app.core.forms import errors_text
 from app.core.pages import done, is_htmx, page_number, render_page
 from app.errors import ValidationFailed
 from app.ideas import bp, services
@@ -14,10 +15,6 @@ from app.ideas.models import STATUSES
 from app.security.origin import request_origin
 from app.security.redirects import safe_next_path
 from app.security.roles import Role, acting_user, login_required, role_required
-
-
-def _form_errors(form) -> str:
-    return " ".join(error for errors in form.errors.values() for error in errors)
 
 
 # --- the board -----------------------------------------------------------------------------------
@@ -131,7 +128,7 @@ def triage(idea_id: uuid.UUID):
     form = TriageForm()
     if not form.validate_on_submit():
         if is_htmx():
-            raise ValidationFailed(_form_errors(form))
+            raise ValidationFailed(errors_text(form))
         return render_template("ideas/show.html", **_show_context(idea, triage_form=form))
     changed = services.triage(acting_user(), idea, form.status.data, form.priority_level.data, request_origin())
     if not changed:

@@ -7,8 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import defer, joinedload
 
@@ -27,7 +25,7 @@ from app.ideas.models import (
     IdeaNote,
     IdeaVote,
 )
-from app.models.base import new_uuid, utcnow
+from app.models.base import escape_like, insert_ignoring_duplicates, new_uuid, utcnow
 from app.security.audit import record_audit
 from app.security.origin import Origin
 from app.security.roles import role_at_least
@@ -85,10 +83,6 @@ def _clean_text(text: str | None, limit: int, what: str, *, required: bool = Tru
     return text
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 def get_idea(idea_id: uuid.UUID) -> Idea:
@@ -109,7 +103,7 @@ def board_page(user, filters: BoardFilters) -> BoardPage:
     if filters.status:
         statement = statement.where(Idea.status == filters.status)
     if filters.query:
-        pattern = f"%{_escape_like(filters.query.lower())}%"
+        pattern = f"%{escape_like(filters.query.lower())}%"
         statement = statement.where(or_(func.lower(Idea.title).like(pattern, escape="\\"),
                                         func.lower(Idea.description).like(pattern, escape="\\")))
     if filters.sort == "newest":
@@ -243,9 +237,8 @@ def _triage_state(idea: Idea) -> dict:
 def _insert_vote_if_absent(idea_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on the unique (idea_id, user_id): True if the row is new.
     The constraint decides, not an earlier read, and no savepoint is needed to recover."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(IdeaVote).values(id=new_uuid(), idea_id=idea_id, user_id=user_id, created_at=utcnow())
-    statement = statement.on_conflict_do_nothing(index_elements=["idea_id", "user_id"]).returning(IdeaVote.id)
+    statement = (insert_ignoring_duplicates(IdeaVote, index_elements=["idea_id", "user_id"])
+                 .values(id=new_uuid(), idea_id=idea_id, user_id=user_id, created_at=utcnow()).returning(IdeaVote.id))
     return db.session.execute(statement).first() is not None
 
 

@@ -1,4 +1,5 @@
-"""UUIDv7 keys, timezone-aware UTC timestamps and the portable JSON type."""
+"""UUIDv7 keys, timezone-aware UTC timestamps, the portable JSON type, and the two SQL helpers
+every database needs the same way: LIKE escaping and "insert, ignore duplicates"."""
 from __future__ import annotations
 
 import uuid
@@ -6,8 +7,11 @@ from datetime import UTC, datetime
 
 import uuid6
 from sqlalchemy import JSON, DateTime, TypeDecorator, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
 
 # Integer keys are 32-bit on PostgreSQL; a larger number is never an id, and binding one can overflow
 # the driver (SQLite) or the column type (PostgreSQL), so lookups check first.
@@ -61,3 +65,17 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
     )
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern written with `escape="\\"`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def insert_ignoring_duplicates(table, index_elements=None):
+    """INSERT … ON CONFLICT DO NOTHING on SQLite or PostgreSQL, whichever the session uses: a row
+    that a unique constraint already holds (a concurrent duplicate too) is skipped, not an error,
+    and no savepoint is needed. Add `.values()` or `.from_select()`, and `.returning()` to learn
+    which rows were new."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)

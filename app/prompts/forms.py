@@ -4,13 +4,10 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.core.forms import strip_text
 from app.core.pages import whole_number
 from app.prompts import services
 from app.prompts.variables import Variable, VariableError, parse_variables
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 def version_number(value) -> int | None:
@@ -19,16 +16,16 @@ def version_number(value) -> int | None:
 
 
 class PromptForm(FlaskForm):
-    title = StringField("Title", filters=[_strip], validators=[
+    title = StringField("Title", filters=[strip_text], validators=[
         DataRequired("Give the prompt a title."),
         Length(max=services.MAX_TITLE_CHARS, message=f"A title has at most {services.MAX_TITLE_CHARS} characters.")])
-    description = TextAreaField("Description (optional)", filters=[_strip], render_kw={"rows": 2}, validators=[
+    description = TextAreaField("Description (optional)", filters=[strip_text], render_kw={"rows": 2}, validators=[
         Optional(), Length(max=services.MAX_DESCRIPTION_CHARS,
                            message=f"A description has at most {services.MAX_DESCRIPTION_CHARS:,} characters.")])
-    content = TextAreaField("Prompt text", filters=[_strip], render_kw={"rows": 10, "spellcheck": "true"}, validators=[
+    content = TextAreaField("Prompt text", filters=[strip_text], render_kw={"rows": 10, "spellcheck": "true"}, validators=[
         DataRequired("Write the prompt's text."),
         Length(max=services.MAX_CONTENT_CHARS, message=f"The text has at most {services.MAX_CONTENT_CHARS:,} characters.")])
-    tags = StringField("Tags (optional)", filters=[_strip], validators=[Optional(), Length(max=600)])
+    tags = StringField("Tags (optional)", filters=[strip_text], validators=[Optional(), Length(max=600)])
     visibility = RadioField("Who can see it", default="private", choices=[
         ("private", "Only me"), ("public", "Everyone, once a moderator approves it")])
     version = HiddenField()
@@ -68,7 +65,7 @@ def use_form_for(variables: list[Variable], **kwargs) -> UseForm:
 
     for number, variable in enumerate(variables):
         setattr(_Form, f"var_{number}", TextAreaField(
-            variable.name, default=variable.default, filters=[_strip], render_kw={"rows": 2},
+            variable.name, default=variable.default, filters=[strip_text], render_kw={"rows": 2},
             validators=[DataRequired(f"Fill in “{variable.name}”."),
                         Length(max=services.MAX_VALUE_CHARS, message=f"At most {services.MAX_VALUE_CHARS:,} characters.")]))
     form = _Form(**kwargs)
@@ -81,6 +78,6 @@ def values_of(form: UseForm) -> dict[str, str]:
 
 
 class ModerationForm(FlaskForm):
-    reason = TextAreaField("Reason", filters=[_strip], validators=[
+    reason = TextAreaField("Reason", filters=[strip_text], validators=[
         Optional(), Length(max=services.MAX_REASON_CHARS, message=f"At most {services.MAX_REASON_CHARS:,} characters.")])
     version = HiddenField()

@@ -96,14 +96,6 @@ class Prompt(UUIDPrimaryKey, Timestamps, db.Model):
     )
 
     @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
-    @property
-    def is_public(self) -> bool:
-        return self.visibility == "public"
-
-    @property
     def is_approved(self) -> bool:
         return self.moderation_status == "approved"
 

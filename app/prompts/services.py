@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Date, Uuid, and_, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer, joinedload, selectinload, with_expression
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -16,7 +15,7 @@ from app.chat.services import MAX_MESSAGE_CHARS
 from app.core.pages import paginate
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
-from app.models.base import UTCDateTime, utcnow
+from app.models.base import UTCDateTime, escape_like, insert_ignoring_duplicates, utcnow
 from app.prompts.models import Prompt, PromptUsageEvent, PromptView, Tag, prompt_library_tags
 from app.prompts.variables import Variable, VariableError, fill, parse_variables
 from app.security.audit import record_audit
@@ -129,18 +128,12 @@ def _clean_input(data: PromptInput) -> tuple[dict, list[Variable], list[str]]:
     return fields, variables, clean_tags(data.tags)
 
 
-def _insert_ignoring_duplicates(table):
-    """INSERT … ON CONFLICT DO NOTHING on either database (a concurrent duplicate is not an error)."""
-    dialect = sqlite if db.engine.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()
-
-
 def _tags_named(names: list[str]) -> list[Tag]:
     """The Tag rows of these names, creating the new ones (safe when two people add one at once)."""
     if not names:
         return []
     now = utcnow()
-    db.session.execute(_insert_ignoring_duplicates(Tag.__table__), [{"name": name, "created_at": now} for name in names])
+    db.session.execute(insert_ignoring_duplicates(Tag.__table__), [{"name": name, "created_at": now} for name in names])
     by_name = {tag.name: tag for tag in db.session.scalars(select(Tag).where(Tag.name.in_(names)))}
     return [by_name[name] for name in names]
 
@@ -184,10 +177,6 @@ def get_own_prompt(user, prompt_id: uuid.UUID) -> Prompt:
     return prompt
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_prompts(user, tab: str = "mine", query: str = "", tag_names: list[str] | None = None,
                  sort: str = "newest", page: int = 1) -> PromptPage:
     """A page of the user's prompts ("mine") or of approved public ones ("public"), matching the
@@ -199,7 +188,7 @@ def list_prompts(user, tab: str = "mine", query: str = "", tag_names: list[str] 
         statement = statement.where(Prompt.user_id == user.id)
     query = _clean(query)[:MAX_QUERY_CHARS].lower()
     if query:
-        pattern = f"%{_escape_like(query)}%"
+        pattern = f"%{escape_like(query)}%"
         statement = statement.where(or_(
             func.lower(Prompt.title).like(pattern, escape="\\"),
             func.lower(Prompt.description).like(pattern, escape="\\"),
@@ -228,7 +217,7 @@ def tag_suggestions(user, prefix: str, limit: int = 8) -> list[str]:
                  .join(Prompt, Prompt.id == prompt_library_tags.c.prompt_id).where(visible)
                  .group_by(Tag.name).order_by(func.count().desc(), Tag.name).limit(limit))
     if prefix:
-        statement = statement.where(Tag.name.like(f"{_escape_like(prefix)}%", escape="\\"))
+        statement = statement.where(Tag.name.like(f"{escape_like(prefix)}%", escape="\\"))
     return list(db.session.scalars(statement))
 
 
@@ -238,11 +227,6 @@ def moderation_queue(page: int = 1) -> PromptPage:
                               .order_by(Prompt.submitted_at, Prompt.id))
     prompts, has_more = paginate(statement, page, PAGE_SIZE)
     return PromptPage(prompts, page, has_more)
-
-
-def pending_count() -> int:
-    return db.session.scalar(select(func.count(Prompt.id)).where(
-        Prompt.moderation_status == "pending", Prompt.deleted_at.is_(None))) or 0
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -341,7 +325,7 @@ def count_view(user, prompt_id: uuid.UUID) -> None:
         prompts.c.id == prompt_id, prompts.c.moderation_status == "approved", prompts.c.deleted_at.is_(None),
         prompts.c.user_id != user.id)
     views = PromptView.__table__
-    inserted = db.session.execute(_insert_ignoring_duplicates(views).from_select(
+    inserted = db.session.execute(insert_ignoring_duplicates(views).from_select(
         ["prompt_id", "user_id", "viewed_on", "created_at"], viewer).returning(views.c.prompt_id)).first()
     if inserted is not None:
         # Core UPDATE: a counter is not an edit, so the version (optimistic lock) stays.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from app.chat import services as chat_services
 from app.errors import NotFound, ValidationFailed
@@ -113,10 +113,3 @@ def continue_in_own_chats(user, share: Share) -> Conversation:
     conversation = chat_services.continue_conversation(user, source, messages)
     db.session.commit()
     return conversation
-
-
-def live_share_count(conversation: Conversation) -> int:
-    now = utcnow()
-    return db.session.scalar(select(func.count(Share.id)).where(
-        Share.conversation_id == conversation.id, Share.revoked_at.is_(None),
-        (Share.expires_at.is_(None)) | (Share.expires_at > now))) or 0

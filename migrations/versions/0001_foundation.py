@@ -112,7 +112,8 @@ def upgrade():
     seed_default_navigation()
 
 
-# A frozen copy of app/nav/defaults.py as it stood for this revision: label, icon, link, role, position, parent.
+# The navigation this revision seeds, frozen here (later changes are new migrations):
+# label, icon, link, role, position, parent.
 DEFAULT_NAVIGATION = [
     ("Chat", "chat", "/chat", "user", 10, None),
     ("Archive", "archive", "/chat/archive", "user", 20, None),

@@ -71,12 +71,6 @@ def test_friendly_error_pages(login_as, client):
     assert forbidden.status_code == 403 and "Not allowed" in forbidden.get_data(as_text=True)
 
 
-def test_errors_under_api_are_json(client):
-    response = client.get("/api/v1/nothing")
-    assert response.status_code == 404
-    assert response.get_json()["error"]["status"] == 404
-
-
 def test_oversized_request_is_refused_with_413(app, login_as):
     person = login_as("user")
     huge = "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)
