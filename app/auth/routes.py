@@ -1,18 +1,18 @@
 """Views for /register, /login and /logout (the account page lives in app/account)."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app.auth import bp, services
 from app.auth.forms import LoginForm, RegisterForm
-from app.core.pages import htmx_redirect, is_htmx
+from app.core.pages import done
 from app.errors import Conflict
 from app.extensions import login_manager
 from app.security import rate_limits
 from app.security.origin import request_origin
 from app.security.redirects import safe_next_path
-from app.security.roles import login_required
+from app.security.roles import acting_user, login_required
 
 
 @login_manager.user_loader
@@ -43,8 +43,7 @@ def register():
             form.email.errors.append(error.message)
         else:
             _sign_in(user)
-            flash(f"Welcome to Studio, {user.display_name}.", "success")
-            return redirect(url_for("core.index"), code=303)
+            return done(f"Welcome to Studio, {user.display_name}.", url_for("core.index"), navigate=True)
     return render_template("auth/register.html", form=form)
 
 
@@ -66,7 +65,7 @@ def login():
             status = 429 if refusal.throttled else 200
         else:
             _sign_in(user)
-            return redirect(next_path or url_for("core.index"), code=303)
+            return done(None, next_path or url_for("core.index"), navigate=True)
     return render_template("auth/login.html", form=form, next_path=next_path), status
 
 
@@ -74,11 +73,8 @@ def login():
 @login_required
 def logout():
     """End this session on the server and in the browser."""
-    services.log_out(current_user._get_current_object(), request_origin())
+    services.log_out(acting_user(), request_origin())
     logout_user()
     session.clear()
-    flash("You are signed out.", "success")
-    if is_htmx():
-        return htmx_redirect(url_for("auth.login"))
-    return redirect(url_for("auth.login"), code=303)
+    return done("You are signed out.", url_for("auth.login"), navigate=True)
 

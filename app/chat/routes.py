@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, redirect, render_template, request, stream_with_context, url_for
 from flask_limiter import RateLimitExceeded
 from htmx_flask import make_response
 
@@ -94,15 +94,14 @@ def start_chat():
     form = _prepare_model_choices(ComposerForm())
     if not form.validate_on_submit():
         return _page(composer=form)
-    model = model_services.model_for_use(acting_user().role, form.model_id.data)
     try:
         conversation, assistant = services.start_conversation(
-            acting_user(), model, form.content.data, form.generation_options(), form.client_request_id.data)
+            acting_user(), form.model_id.data, form.content.data, form.generation_options(), form.client_request_id.data)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _page(composer=form)
     if assistant is not None:
-        streaming.start_generation(current_app._get_current_object(), assistant.id)
+        streaming.start_generation(assistant.id)
     return done(None, url_for("chat.show", conversation_id=conversation.id), navigate=True)
 
 
@@ -179,16 +178,15 @@ def send_message(conversation_id: uuid.UUID):
         if is_htmx():
             return _composer_errors_response(form, conversation)
         return _page(conversation, composer=form)
-    model = model_services.model_for_use(acting_user().role, form.model_id.data)
     try:
-        user_message, assistant = services.send_message(
-            acting_user(), conversation, model, form.content.data, form.generation_options(), form.client_request_id.data)
+        user_message, assistant = services.send_message(acting_user(), conversation, form.model_id.data, form.content.data,
+                                                        form.generation_options(), form.client_request_id.data)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _composer_errors_response(form, conversation) if is_htmx() else _page(conversation, composer=form)
     if assistant is None:  # the same composer sent twice: the first one counts
         return done(None, url_for("chat.show", conversation_id=conversation.id))
-    streaming.start_generation(current_app._get_current_object(), assistant.id)
+    streaming.start_generation(assistant.id)
     if not is_htmx():
         return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
     return render_template("chat/_sent.html", conversation=conversation, new_messages=[user_message, assistant],
@@ -267,9 +265,8 @@ def regenerate(conversation_id: uuid.UUID):
     form = _prepare_model_choices(OptionsOnlyForm(), conversation)
     if not form.validate_on_submit():
         raise ValidationFailed(errors_text(form))
-    model = model_services.model_for_use(acting_user().role, form.model_id.data)
-    assistant = services.regenerate_last_answer(acting_user(), conversation, model, form.generation_options())
-    streaming.start_generation(current_app._get_current_object(), assistant.id)
+    assistant = services.regenerate_last_answer(acting_user(), conversation, form.model_id.data, form.generation_options())
+    streaming.start_generation(assistant.id)
     if is_htmx():
         return _restream_messages(conversation)
     return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
@@ -284,9 +281,9 @@ def edit_last(conversation_id: uuid.UUID):
     form = _prepare_model_choices(EditMessageForm(), conversation)
     if not form.validate_on_submit():
         raise ValidationFailed(errors_text(form))
-    model = model_services.model_for_use(acting_user().role, form.model_id.data)
-    assistant = services.edit_last_user_message(acting_user(), conversation, model, form.content.data, form.generation_options())
-    streaming.start_generation(current_app._get_current_object(), assistant.id)
+    assistant = services.edit_last_user_message(acting_user(), conversation, form.model_id.data, form.content.data,
+                                                form.generation_options())
+    streaming.start_generation(assistant.id)
     if is_htmx():
         return _restream_messages(conversation)
     return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)

@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import delete, exists, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from app.ai_models import services as model_services
 from app.ai_models.models import AIModel
 from app.chat.models import Conversation, FeedbackItem, Message, MessageOptions, ModelRequest
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
@@ -40,8 +41,6 @@ class GenerationOptions:
     max_tokens: int | None = None
     frequency_penalty: Decimal | None = None
     presence_penalty: Decimal | None = None
-    reasoning_effort: str | None = None  # low | medium | high, for models that accept it
-    thinking_budget_tokens: int | None = None  # extended thinking, for models that accept it
 
     def is_empty(self) -> bool:
         return all(value is None for value in self.__dict__.values())
@@ -353,9 +352,12 @@ def _touch(conversation: Conversation, added_messages: int) -> None:
         message_count=Conversation.message_count + added_messages, last_message_at=now, last_activity_at=now))
 
 
-def start_conversation(user, model: AIModel, text: str, options: GenerationOptions,
-                       client_request_id: str | None, system_prompt: str | None = None) -> tuple[Conversation, Message]:
-    """Open a conversation with its first message; a repeated client token returns the first one made."""
+def start_conversation(user, model_id: int | None, text: str, options: GenerationOptions, client_request_id: str | None,
+                       system_prompt: str | None = None) -> tuple[Conversation, Message | None]:
+    """Open a conversation with its first message and an answer to write with the model `model_id`
+    (None: the role's default), which the user's role must be allowed (NotFound or Forbidden
+    otherwise). A repeated client token returns the conversation first made, and no answer."""
+    model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
     client_request_id = (client_request_id or "")[:64] or None
     if client_request_id:
@@ -380,10 +382,12 @@ def start_conversation(user, model: AIModel, text: str, options: GenerationOptio
     return conversation, assistant
 
 
-def send_message(user, conversation: Conversation, model: AIModel, text: str, options: GenerationOptions,
+def send_message(user, conversation: Conversation, model_id: int | None, text: str, options: GenerationOptions,
                  client_request_id: str | None) -> tuple[Message | None, Message | None]:
-    """Store the user's message and an assistant message to stream into; returns (None, None) when
-    this client token was already used (a double click)."""
+    """Store the user's message and an assistant message to stream into, from the model `model_id`
+    as the user's role allows it (see start_conversation); returns (None, None) when this client
+    token was already used (a double click)."""
+    model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
     client_request_id = (client_request_id or "")[:64] or None
     if client_request_id and db.session.scalar(select(exists().where(
@@ -414,9 +418,10 @@ def _supersede(messages: list[Message | None], replacement: Message) -> None:
             message.superseded_at, message.superseded_by_id = now, replacement.id
 
 
-def regenerate_last_answer(user, conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
-    """A new answer to the last message, streamed from `model`; the last answer (complete, stopped
-    or failed) is kept as its previous version."""
+def regenerate_last_answer(user, conversation: Conversation, model_id: int | None, options: GenerationOptions) -> Message:
+    """A new answer to the last message, streamed from the model `model_id` as the user's role
+    allows it; the last answer (complete, stopped or failed) is kept as its previous version."""
+    model = model_services.model_for_use(user.role, model_id)
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
     last_user, last_assistant = last_messages(conversation)
@@ -431,10 +436,12 @@ def regenerate_last_answer(user, conversation: Conversation, model: AIModel, opt
     return assistant
 
 
-def edit_last_user_message(user, conversation: Conversation, model: AIModel, text: str,
+def edit_last_user_message(user, conversation: Conversation, model_id: int | None, text: str,
                            options: GenerationOptions) -> Message:
-    """Send a changed version of the last user message and answer it; the original message and its
-    answer are kept as the previous version (a share link made before still shows them)."""
+    """Send a changed version of the last user message and answer it with the model `model_id` as
+    the user's role allows it; the original message and its answer are kept as the previous version
+    (a share link made before still shows them)."""
+    model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")

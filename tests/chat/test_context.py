@@ -60,7 +60,7 @@ def long_conversation(user, model, messages: int, chars: int = 200, **fields) ->
 
 def answer(user, conversation, model, text: str = "And what now?") -> Message:
     """Send a message and write its answer here (the generator the route would start in a thread)."""
-    _, assistant = services.send_message(user, conversation, model, text, GenerationOptions(), None)
+    _, assistant = services.send_message(user, conversation, model.id, text, GenerationOptions(), None)
     assistant_id = assistant.id
     generate_answer(assistant_id)
     db.session.expire_all()
@@ -292,7 +292,7 @@ def test_building_the_request_reads_only_the_newest_rows_it_needs(app, login_as)
         model = model_on(server, context_window=1000, max_tokens=100)
         user = make_user()
         conversation = long_conversation(user, model, 600)
-        _, assistant = services.send_message(user, conversation, model, "Short?", GenerationOptions(), None)
+        _, assistant = services.send_message(user, conversation, model.id, "Short?", GenerationOptions(), None)
         message = db.session.get(Message, assistant.id)
         from app.chat.context import fit_history
 
