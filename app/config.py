@@ -93,6 +93,12 @@ def build_config(instance_path: Path) -> dict:
         # private or loopback hosts (link-local and metadata addresses are refused regardless).
         "MODEL_KEY_VARIABLES": _names(os.environ.get("STUDIO_MODEL_KEY_VARIABLES", "")),
         "ALLOW_PRIVATE_MODEL_HOSTS": _bool("STUDIO_ALLOW_PRIVATE_MODEL_HOSTS", False),
+        # A 429, a 5xx or a refused connection before any text is sent again this many times, after
+        # exponential backoff with jitter from the base wait (or the provider's Retry-After); a
+        # provider asking to wait longer than the longest wait is not retried.
+        "MODEL_RETRIES": int(os.environ.get("STUDIO_MODEL_RETRIES", 2)),
+        "MODEL_RETRY_BASE_SECONDS": float(os.environ.get("STUDIO_MODEL_RETRY_BASE_SECONDS", 1.0)),
+        "MODEL_RETRY_MAX_WAIT_SECONDS": float(os.environ.get("STUDIO_MODEL_RETRY_MAX_WAIT_SECONDS", 30.0)),
         # The demo model's pace, in seconds between chunks (normal, and for `[[echo:slow]]`).
         "ECHO_DELAY_SECONDS": float(os.environ.get("STUDIO_ECHO_DELAY") or 0.03),
         "ECHO_SLOW_DELAY_SECONDS": float(os.environ.get("STUDIO_ECHO_SLOW_DELAY") or 0.3),

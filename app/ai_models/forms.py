@@ -22,6 +22,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.ai_models.models import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, TIMEOUT_RANGE
 from app.ai_models.safety import base_url_refusal, key_variable_refusal
 from app.core.forms import FiniteDecimalField, strip_text
 from app.llm.registry import PROVIDERS
@@ -37,6 +38,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+TIMEOUT_MESSAGE = f"Between {TIMEOUT_RANGE[0]} and {TIMEOUT_RANGE[1]:,} seconds."
 PRICE_RANGE = NumberRange(min=0, max=100000, message="A price between 0 and 100,000 USD per million tokens.")
 
 
@@ -61,6 +63,14 @@ class AIModelForm(FlaskForm):
     allowed_roles = MultiCheckboxField("Allowed roles (none ticked: everyone)", choices=Role.choices())
     active = BooleanField("Active", default=True)
     is_summary_model = BooleanField("Writes conversation summaries")
+    first_token_timeout_seconds = IntegerField(
+        "First-token limit (seconds)", default=DEFAULT_FIRST_TOKEN_TIMEOUT,
+        validators=[Optional(), NumberRange(*TIMEOUT_RANGE, message=TIMEOUT_MESSAGE)])
+    idle_timeout_seconds = IntegerField(
+        "Idle limit (seconds)", default=DEFAULT_IDLE_TIMEOUT,
+        validators=[Optional(), NumberRange(*TIMEOUT_RANGE, message=TIMEOUT_MESSAGE)])
+    accepts_reasoning_effort = BooleanField("Accepts a reasoning effort (OpenAI reasoning_effort)")
+    accepts_thinking_budget = BooleanField("Accepts extended thinking with a token budget (Anthropic)")
 
     def validate_base_url(self, field) -> None:
         """Only addresses a call would be allowed to reach (resolved now; checked again at each call)."""
@@ -89,4 +99,8 @@ class AIModelForm(FlaskForm):
             "cached_input_cost_per_million": price(self.cached_input_cost_per_million),
             "allowed_roles": list(self.allowed_roles.data or []), "active": bool(self.active.data),
             "is_summary_model": bool(self.is_summary_model.data),
+            "first_token_timeout_seconds": self.first_token_timeout_seconds.data or DEFAULT_FIRST_TOKEN_TIMEOUT,
+            "idle_timeout_seconds": self.idle_timeout_seconds.data or DEFAULT_IDLE_TIMEOUT,
+            "accepts_reasoning_effort": bool(self.accepts_reasoning_effort.data),
+            "accepts_thinking_budget": bool(self.accepts_thinking_budget.data),
         }

@@ -12,6 +12,9 @@ from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, utcnow
 
 PRICE = Numeric(14, 6)  # USD per million tokens
+DEFAULT_FIRST_TOKEN_TIMEOUT = 300  # seconds: reasoning models often think for minutes before a word
+DEFAULT_IDLE_TIMEOUT = 120
+TIMEOUT_RANGE = (1, 3600)  # seconds, for both limits (the form and a CHECK constraint)
 
 
 class AIModel(db.Model):
@@ -34,6 +37,16 @@ class AIModel(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The model that writes conversations' running summaries (the first active one so marked).
     is_summary_model: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How long an answer may wait for the first token (text or reasoning; retries included), and then
+    # how long the model may fall silent, before the answer fails with a message naming the limit.
+    first_token_timeout_seconds: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_FIRST_TOKEN_TIMEOUT, server_default=str(DEFAULT_FIRST_TOKEN_TIMEOUT))
+    idle_timeout_seconds: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_IDLE_TIMEOUT, server_default=str(DEFAULT_IDLE_TIMEOUT))
+    # Reasoning options the model takes; the request sends only these (OpenAI's reasoning_effort,
+    # Anthropic's extended thinking with a token budget).
+    accepts_reasoning_effort: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    accepts_thinking_budget: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -42,6 +55,10 @@ class AIModel(db.Model):
                         "AND cached_input_cost_per_million >= 0", name="prices_not_negative"),
         CheckConstraint("max_tokens IS NULL OR max_tokens > 0", name="max_tokens_positive"),
         CheckConstraint("context_window IS NULL OR context_window > 0", name="context_window_positive"),
+        CheckConstraint(f"first_token_timeout_seconds BETWEEN {TIMEOUT_RANGE[0]} AND {TIMEOUT_RANGE[1]}",
+                        name="first_token_timeout_range"),
+        CheckConstraint(f"idle_timeout_seconds BETWEEN {TIMEOUT_RANGE[0]} AND {TIMEOUT_RANGE[1]}",
+                        name="idle_timeout_range"),
     )
 
     @property

@@ -21,7 +21,8 @@ from app.security.origin import Origin
 EDITABLE_FIELDS = (
     "name", "provider", "model_id", "base_url", "api_key_env", "context_window", "max_tokens",
     "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million", "allowed_roles", "active",
-    "is_summary_model",
+    "is_summary_model", "first_token_timeout_seconds", "idle_timeout_seconds", "accepts_reasoning_effort",
+    "accepts_thinking_budget",
 )
 PRICE_FIELDS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million")
 
@@ -92,9 +93,16 @@ def stream_from(model: AIModel, request: GenerationRequest) -> Iterator[StreamEv
     """The events of a call to `model`: its provider set up from the app's settings, the key read
     from an allowed variable. A row that names a refused variable or address fails with
     ProviderError (refused) on the first event, like any other failed call."""
+    yield from provider_stream(model, request)
+
+
+def provider_stream(model: AIModel, request: GenerationRequest) -> Iterator[StreamEvent]:
+    """Like stream_from, but the registry row, the settings and the key are read now (a refused key
+    variable raises ProviderError at once): the stream it returns needs neither the app nor the
+    database, so another thread may read it."""
     api_key = api_key_for(model)
     provider = get_provider(model.provider, current_app.config)
-    yield from provider.stream(replace(request, api_key=api_key))
+    return provider.stream(replace(request, api_key=api_key))
 
 
 def _snapshot(model: AIModel) -> dict:

@@ -25,6 +25,7 @@ from app.chat.services import is_current
 from app.extensions import db
 from app.llm import tokens
 from app.llm.base import ChatMessage, GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage
+from app.llm.waiting import WAITING, Waiting
 from app.models.base import utcnow
 
 # A model whose registry row has no context window is treated as this small, so it is never overfed.
@@ -334,21 +335,20 @@ QUESTION_TOO_LONG = ("Your message is too long for this model's context window, 
 
 
 def stream_fitting(model: AIModel, request: GenerationRequest, fitted: FittedContext,
-                   call: ModelRequest) -> Iterator[StreamEvent]:
+                   call: ModelRequest, open_stream=stream_from) -> Iterator[StreamEvent]:
     """The events of `request` to `model`. When the provider refuses it as longer than the context
     window, that call is recorded as failed, the request is trimmed further (to what the provider
     said fits, when it said so) and sent once more; a second refusal, or nothing left to trim, ends
     with a ProviderError that says so. `call` (not yet added) describes the attempt that streams;
-    the answer's count of left-out messages follows the retry."""
-    stream = stream_from(model, request)
+    the answer's count of left-out messages follows the retry. `open_stream(model, request)` makes
+    each call (the generator's adds retries and WAITING while the provider is silent: passed on)."""
+    stream = open_stream(model, request)
     try:
-        first = next(stream)
-    except StopIteration:
-        return
+        first = yield from _first_event(stream)
     except ProviderError as error:
         if error.code != "context_length":
             raise
-        _record_refused_attempt(call, error)
+        record_failed_attempt(call, error)
         target = _retry_target(fitted, error)
         trimmed = fitted.shrunk_to(target)
         if trimmed is None:
@@ -360,21 +360,35 @@ def stream_fitting(model: AIModel, request: GenerationRequest, fitted: FittedCon
         db.session.commit()
         call.requested_at = utcnow()
         call.estimated_input_tokens = trimmed.raw_estimated_tokens
-        stream = stream_from(model, replace(request, messages=trimmed.messages))
+        stream = open_stream(model, replace(request, messages=trimmed.messages))
         try:
-            first = next(stream)
-        except StopIteration:
-            return
+            first = yield from _first_event(stream)
         except ProviderError as again:
             if again.code != "context_length":
                 raise
             raise ProviderError(again.message, code="context_length", status_code=again.status_code,
                                 user_message=TOO_LONG_AFTER_RETRY) from None
+    if first is None:
+        return
     try:
         yield first
         yield from stream
     finally:
         stream.close()
+
+
+def _first_event(stream: Iterator) -> Iterator[Waiting]:
+    """Pass on WAITING until the stream's first event, and return that event (None when the
+    stream ends first)."""
+    for item in stream:
+        if item is not WAITING:
+            return item
+        try:
+            yield item
+        except GeneratorExit:  # stopped while waiting: let go of the provider at once
+            stream.close()
+            raise
+    return None
 
 
 def _retry_target(fitted: FittedContext, error: ProviderError) -> int:
@@ -386,8 +400,9 @@ def _retry_target(fitted: FittedContext, error: ProviderError) -> int:
     return int(estimate * RETRY_SHARE_WITHOUT_COUNTS)
 
 
-def _record_refused_attempt(call: ModelRequest, error: ProviderError) -> None:
-    """Keep the refused attempt as a failed call of its own (no tokens were billed for it)."""
+def record_failed_attempt(call: ModelRequest, error: ProviderError) -> None:
+    """Keep a refused or failed attempt as a failed call of its own (no tokens were billed for it);
+    `call` goes on to describe the next attempt."""
     refused = ModelRequest(
         user_id=call.user_id, chat_id=call.chat_id, message_id=call.message_id, ai_model_id=call.ai_model_id,
         model_name=call.model_name, provider=call.provider, task_type=call.task_type, requested_at=call.requested_at,

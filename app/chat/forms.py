@@ -3,6 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from app.chat.models import REASONING_EFFORTS, THINKING_BUDGET_RANGE
 from app.chat.services import MAX_FEEDBACK_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, MAX_TITLE_CHARS, GenerationOptions
 from app.core.forms import FiniteDecimalField, strip_text
 
@@ -23,10 +24,19 @@ class ComposerForm(FlaskForm):
     presence_penalty = FiniteDecimalField("Presence penalty", places=2, validators=[
         Optional(), NumberRange(-2, 2, "Presence penalty goes from −2 to 2.")])
 
-    OPTION_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
+    reasoning_effort = SelectField("Reasoning effort", choices=[("", "Model default")] + [
+        (effort, effort) for effort in REASONING_EFFORTS], default="")
+    thinking_budget_tokens = IntegerField("Thinking budget (tokens)", validators=[Optional(), NumberRange(
+        *THINKING_BUDGET_RANGE, f"A thinking budget goes from {THINKING_BUDGET_RANGE[0]:,} to "
+        f"{THINKING_BUDGET_RANGE[1]:,} tokens.")])
+
+    OPTION_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
+                     "reasoning_effort", "thinking_budget_tokens")
 
     def generation_options(self) -> GenerationOptions:
-        return GenerationOptions(**{name: getattr(self, name).data for name in self.OPTION_FIELDS})
+        values = {name: getattr(self, name).data for name in self.OPTION_FIELDS}
+        values["reasoning_effort"] = values["reasoning_effort"] or None
+        return GenerationOptions(**values)
 
     def has_option_errors(self) -> bool:
         return any(getattr(self, name).errors for name in self.OPTION_FIELDS)

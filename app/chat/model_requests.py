@@ -33,6 +33,7 @@ def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at:
     call.input_tokens, call.output_tokens, call.cached_input_tokens = (
         (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) if usage else (0, 0, 0))
     call.total_tokens = call.input_tokens + call.output_tokens
+    call.reasoning_tokens = usage.reasoning_tokens if usage else None  # already in output_tokens and their cost
     call.input_cost_usd, call.output_cost_usd, call.total_cost_usd = cost.input_usd, cost.output_usd, cost.total_usd
     db.session.add(call)
     if call.chat_id is not None:

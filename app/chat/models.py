@@ -17,6 +17,8 @@ from app.extensions import db
 from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
 
 MONEY = Numeric(18, 10)
+REASONING_EFFORTS = ("low", "medium", "high")  # OpenAI's reasoning_effort
+THINKING_BUDGET_RANGE = (1024, 128_000)  # Anthropic's extended thinking: its minimum budget is 1,024 tokens
 
 
 class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
@@ -132,6 +134,9 @@ class MessageOptions(UUIDPrimaryKey, db.Model):
     top_p: Mapped[Optional[Decimal]] = mapped_column(Numeric(4, 3), nullable=True)
     frequency_penalty: Mapped[Optional[Decimal]] = mapped_column(Numeric(4, 2), nullable=True)
     presence_penalty: Mapped[Optional[Decimal]] = mapped_column(Numeric(4, 2), nullable=True)
+    # Sent only to models that accept them (see AIModel.accepts_*).
+    reasoning_effort: Mapped[Optional[str]] = mapped_column(String(10), nullable=True)
+    thinking_budget_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -142,6 +147,10 @@ class MessageOptions(UUIDPrimaryKey, db.Model):
                         name="frequency_penalty_range"),
         CheckConstraint("presence_penalty IS NULL OR (presence_penalty >= -2 AND presence_penalty <= 2)",
                         name="presence_penalty_range"),
+        CheckConstraint("reasoning_effort IS NULL OR reasoning_effort IN ('low', 'medium', 'high')",
+                        name="reasoning_effort_known"),
+        CheckConstraint(f"thinking_budget_tokens IS NULL OR (thinking_budget_tokens >= {THINKING_BUDGET_RANGE[0]} "
+                        f"AND thinking_budget_tokens <= {THINKING_BUDGET_RANGE[1]})", name="thinking_budget_range"),
     )
 
 
@@ -167,6 +176,8 @@ class ModelRequest(UUIDPrimaryKey, db.Model):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cached_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # A part of output_tokens, when the provider reports it apart (OpenAI's reasoning models).
+    reasoning_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
     input_cost_usd: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
     output_cost_usd: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))

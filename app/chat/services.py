@@ -41,6 +41,8 @@ class GenerationOptions:
     max_tokens: int | None = None
     frequency_penalty: Decimal | None = None
     presence_penalty: Decimal | None = None
+    reasoning_effort: str | None = None  # low | medium | high, for models that accept it
+    thinking_budget_tokens: int | None = None  # extended thinking, for models that accept it
 
     def is_empty(self) -> bool:
         return all(value is None for value in self.__dict__.values())

@@ -8,18 +8,20 @@ finished. A generation whose heartbeat stopped (its process died) is marked fail
 from __future__ import annotations
 
 import html
+import random
 import re
 import threading
 import time
 import uuid
+from contextlib import closing
 from decimal import Decimal
 
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from app.ai_models.models import AIModel
-from app.ai_models.services import stream_from
-from app.chat.context import FittedContext, fit_for_answer, stream_fitting
+from app.ai_models.services import provider_stream, stream_from
+from app.chat.context import FittedContext, fit_for_answer, record_failed_attempt, stream_fitting
 from app.chat import model_requests
 from app.chat.models import Conversation, Message, ModelRequest
 from app.chat.services import DEFAULT_TITLE, HEARTBEAT_STALE_AFTER, heuristic_title
@@ -29,9 +31,12 @@ from app.llm.base import (
     ChatMessage, Finish, GenerationRequest, ProviderError, ReasoningDelta, TextDelta, Usage,
 )
 from app.llm.pricing import NO_COST
+from app.llm.waiting import WAITING, read_in_background
 from app.models.base import utcnow
 
 FLUSH_SECONDS = 0.2
+WAIT_SECONDS = 0.25  # while the provider is silent, how often the generator looks up (heartbeat, stop, limits)
+READ_TIMEOUT_MARGIN = 5
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 600
@@ -77,6 +82,13 @@ def _build_request(message: Message, conversation: Conversation) -> tuple[Genera
         max_tokens=max_tokens,
         frequency_penalty=number(options.frequency_penalty) if options else None,
         presence_penalty=number(options.presence_penalty) if options else None,
+        # Only the reasoning options the registry says this model accepts are sent.
+        reasoning_effort=options.reasoning_effort if options and model.accepts_reasoning_effort else None,
+        thinking_budget_tokens=(options.thinking_budget_tokens if options and model.accepts_thinking_budget
+                                else None),
+        # The connection's own read limit only ends a reader left behind; the generator applies the
+        # model's first-token and idle limits itself, to the second.
+        timeout=float(max(model.first_token_timeout_seconds, model.idle_timeout_seconds) + READ_TIMEOUT_MARGIN),
     ), fitted
 
 
@@ -102,16 +114,22 @@ def generate_answer(message_id: uuid.UUID) -> None:
     usage: Usage | None = None
     finish_reason = None
     outcome, error = "complete", None
+    limits = _Limits(model.name, model.first_token_timeout_seconds, model.idle_timeout_seconds)
     # The first text is saved at once (time to first token); later text is coalesced.
     last_flush = float("-inf")
-    stream = stream_fitting(model, request, fitted, call)
+    stream = stream_fitting(model, request, fitted, call, open_stream=_retrying(call, current_app.config))
     try:
         for event in stream:
-            if isinstance(event, TextDelta):
+            if event is WAITING:
+                # Nothing arrived: the flush below still beats the heartbeat and sees a stop.
+                limits.check()
+            elif isinstance(event, TextDelta):
+                limits.arrived()
                 if call.first_token_at is None:
                     call.first_token_at = utcnow()
                 text_parts.append(event.text)
             elif isinstance(event, ReasoningDelta):
+                limits.arrived()
                 reasoning_parts.append(event.text)
             elif isinstance(event, Usage):
                 usage = event
@@ -139,6 +157,75 @@ def generate_answer(message_id: uuid.UUID) -> None:
         error_code=error.code if error else None)
     if gave_first_title and outcome == "complete" and not model.is_demo:
         title_with_model(conversation.id, model.id)
+
+
+class _Limits:
+    """A model's time limits for one answer: the first token (text or reasoning) within
+    `first_token_seconds` of the start, retries included; then no silence longer than `idle_seconds`."""
+
+    def __init__(self, model_name: str, first_token_seconds: int, idle_seconds: int):
+        self.model_name, self.first_token_seconds, self.idle_seconds = model_name, first_token_seconds, idle_seconds
+        self.started = self.last_arrival = time.monotonic()
+        self.has_arrived = False
+
+    def arrived(self) -> None:
+        self.has_arrived = True
+        self.last_arrival = time.monotonic()
+
+    def check(self) -> None:
+        """Raise ProviderError (timeout), naming the model and the limit, once a limit has passed."""
+        if not self.has_arrived and time.monotonic() - self.started > self.first_token_seconds:
+            message = (f"{self.model_name} sent nothing within its first-token limit of "
+                       f"{self.first_token_seconds} s.")
+        elif self.has_arrived and time.monotonic() - self.last_arrival > self.idle_seconds:
+            message = f"{self.model_name} stopped sending for longer than its idle limit of {self.idle_seconds} s."
+        else:
+            return
+        raise ProviderError(message, code="timeout", user_message=message)
+
+
+def _retrying(call: ModelRequest, config):
+    """`open_stream` for stream_fitting: each call read in the background (WAITING while the
+    provider is silent), and sent again after a retryable failure that came before anything else
+    (a 429, a 5xx, a refused connection), at most MODEL_RETRIES times. Each failed attempt is
+    recorded as a call of its own; the waits yield WAITING too, so the heartbeat and stop go on."""
+    retries = max(0, int(config.get("MODEL_RETRIES", 2)))
+    base = float(config.get("MODEL_RETRY_BASE_SECONDS", 1.0))
+    longest = float(config.get("MODEL_RETRY_MAX_WAIT_SECONDS", 30.0))
+
+    def open_stream(model: AIModel, request: GenerationRequest):
+        for attempt in range(retries + 1):
+            received = False
+            try:
+                with closing(read_in_background(provider_stream(model, request), WAIT_SECONDS,
+                                                name=f"provider-read-{call.message_id}")) as events:
+                    for item in events:
+                        received = received or item is not WAITING
+                        yield item
+                return
+            except ProviderError as error:
+                wait = retry_wait(attempt, error.retry_after, base)
+                if received or not error.is_retryable or attempt == retries or wait > longest:
+                    raise
+                failure = error
+            record_failed_attempt(call, failure)
+            db.session.commit()
+            current_app.logger.info("retrying %s in %.1f s after %s", call.message_id, wait, failure.code)
+            until = time.monotonic() + wait
+            while (left := until - time.monotonic()) > 0:
+                time.sleep(min(WAIT_SECONDS, left))
+                yield WAITING
+            call.requested_at = utcnow()
+
+    return open_stream
+
+
+def retry_wait(attempt: int, retry_after: float | None, base: float) -> float:
+    """Seconds before retry number `attempt + 1`: the provider's Retry-After when it gave one, else
+    `base` doubled per attempt; either with up to a quarter more at random, so that many answers
+    refused together do not come back together."""
+    wait = retry_after if retry_after is not None else base * 2 ** attempt
+    return wait * (1 + random.uniform(0, 0.25))
 
 
 TITLE_PROMPT = ("Write a short title, at most six words, for a conversation that starts with the message below. "

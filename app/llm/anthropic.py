@@ -24,8 +24,11 @@ from app.llm.http_stream import (
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the API requires max_tokens
+THINKING_MIN_TOP_P = 0.95
 LABEL = "Anthropic"
 
+# In-stream errors worth sending the request again for, when they come before any text.
+RETRYABLE_ERRORS = ("rate_limit_error", "overloaded_error", "api_error")
 # The `error.type` of an in-stream error event → ProviderError.code
 ERROR_CODES = {
     "rate_limit_error": "rate_limited",
@@ -54,6 +57,14 @@ class AnthropicProvider(HTTPProvider):
         }
         if system:
             body["system"] = system
+        if request.thinking_budget_tokens:
+            # Extended thinking: the budget must stay below max_tokens, and the API refuses a changed
+            # temperature and a top_p under 0.95 alongside it.
+            body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget_tokens}
+            body["max_tokens"] = max(body["max_tokens"], request.thinking_budget_tokens + DEFAULT_MAX_TOKENS)
+            if request.top_p is not None and request.top_p >= THINKING_MIN_TOP_P:
+                body["top_p"] = request.top_p
+            return body
         if request.temperature is not None:
             body["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0–1, the app's 0–2
         if request.top_p is not None:
@@ -132,4 +143,4 @@ def _error_event(error: dict, api_key: str | None) -> ProviderError:
     kind = str(error.get("type") or "error")
     detail = provider_detail(json.dumps({"error": error}), api_key) or kind
     return ProviderError(f"Anthropic reported an error mid-answer ({kind}): {detail}",
-                         code=ERROR_CODES.get(kind, "server_error"))
+                         code=ERROR_CODES.get(kind, "server_error"), is_retryable=kind in RETRYABLE_ERRORS)

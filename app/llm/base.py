@@ -32,6 +32,10 @@ class GenerationRequest:
     max_tokens: int | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
+    # Reasoning options, sent only when set (the caller sets only what the model accepts):
+    # OpenAI's reasoning_effort (low | medium | high), Anthropic's extended thinking budget in tokens.
+    reasoning_effort: str | None = None
+    thinking_budget_tokens: int | None = None
     timeout: float = 60.0  # seconds to connect, and the longest silence allowed while streaming
 
 
@@ -53,6 +57,8 @@ class Usage:
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0
+    # A part of output_tokens (priced with them), when the provider reports it apart (OpenAI).
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,17 +73,20 @@ class ProviderError(Exception):
     """A provider call failed.
 
     `code` is one of: auth, rate_limited, bad_request, not_found, server_error, network, stream_cut,
-    refused (the registry row may not be used: its key variable or its address is not allowed),
+    timeout (the model's first-token or idle limit passed), refused (the registry row may not be used: its key variable or its address is not allowed),
     context_length (the request is longer than the model's context window; `prompt_tokens` and
     `context_limit` carry the provider's counts when it gave them).
     `message` is the whole explanation, for admins and logs: it may quote the provider's own words
     or name its host, never the API key.
     `user_message` is what any user may be shown: the status at most, no provider text, no address.
     `status_code` is the HTTP status when there was one.
+    `is_retryable`: sending the same request again may succeed (a 429, a 5xx, a refused connection);
+    `retry_after`: the seconds the provider asked to wait first (its Retry-After), when it said.
     """
 
     def __init__(self, message: str, *, code: str, status_code: int | None = None, user_message: str | None = None,
-                 prompt_tokens: int | None = None, context_limit: int | None = None):
+                 prompt_tokens: int | None = None, context_limit: int | None = None, is_retryable: bool = False,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
@@ -85,6 +94,8 @@ class ProviderError(Exception):
         self.user_message = user_message or generic_user_message(code, status_code)
         self.prompt_tokens = prompt_tokens
         self.context_limit = context_limit
+        self.is_retryable = is_retryable
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"ProviderError(code={self.code!r}, status_code={self.status_code!r}, message={self.message!r})"

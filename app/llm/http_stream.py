@@ -16,6 +16,8 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpcore
 import httpx
@@ -130,8 +132,9 @@ def post_sse(url: str, *, body: dict, headers: dict[str, str], timeout: float, l
         raise ProviderError("The model's base URL is not a valid http(s) address. Ask an administrator to "
                             "check it.", code="bad_request") from None
     except httpx.HTTPError as error:
+        # A refused or failed connection sent nothing: trying again cannot answer twice.
         raise ProviderError(f"Could not reach {label} ({_where(error)}): {_network_reason(error)}.",
-                            code="network") from None
+                            code="network", is_retryable=isinstance(error, httpx.ConnectError)) from None
     except RefusedAddress as refusal:
         raise ProviderError(f"The model's base URL was refused: {refusal}. Ask an administrator to check it.",
                             code="refused") from None
@@ -156,14 +159,19 @@ def http_error(response: httpx.Response, label: str, api_key: str | None) -> Pro
     if status == 404:
         return ProviderError(f"{_capital(label)} does not know this model or address (404){suffix}",
                              code="not_found", status_code=status)
+    # A used-up quota is a 429 too, but waiting does not refill it; a provider may also say "do not retry".
+    retryable = (status == 429 or status >= 500) and "insufficient_quota" not in body \
+        and response.headers.get("x-should-retry", "").lower() != "false"
+    wait = retry_after(response.headers)
     if status == 429:
-        return ProviderError(f"Rate limited by {label} (429){suffix}", code="rate_limited", status_code=status)
+        return ProviderError(f"Rate limited by {label} (429){suffix}", code="rate_limited", status_code=status,
+                             is_retryable=retryable, retry_after=wait)
     if status in (503, 529):
         return ProviderError(f"{_capital(label)} is overloaded ({status}){suffix}", code="server_error",
-                             status_code=status)
+                             status_code=status, is_retryable=retryable, retry_after=wait)
     if status >= 500:
         return ProviderError(f"{_capital(label)} had a server error ({status}){suffix}", code="server_error",
-                             status_code=status)
+                             status_code=status, is_retryable=retryable, retry_after=wait)
     overflow = context_overflow(body)
     if overflow is not None:
         return ProviderError(f"{_capital(label)} said the request is longer than the model's context "
@@ -206,6 +214,23 @@ def context_overflow(body: str) -> tuple[int | None, int | None] | None:
         prompt, limit = error.get("n_prompt_tokens"), error.get("n_ctx")  # llama.cpp's fields
         return (prompt if isinstance(prompt, int) else None), (limit if isinstance(limit, int) else None)
     return None
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The wait a provider asked for: `retry-after-ms` (OpenAI), else `Retry-After` in seconds or as
+    an HTTP date; None when it asked for none or wrote something unreadable."""
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = (headers.get("retry-after") or "").strip()
+        if not value:
+            return None
+        if value.replace(".", "", 1).isdigit():
+            return float(value)
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def stream_cut_error(label: str) -> ProviderError:

@@ -42,6 +42,8 @@ class OpenAIProvider(HTTPProvider):
         body.update({name: getattr(request, name) for name in SAMPLING_OPTIONS if getattr(request, name) is not None})
         if request.max_tokens is not None:
             body[_max_tokens_field(request.base_url)] = request.max_tokens
+        if request.reasoning_effort is not None:
+            body["reasoning_effort"] = request.reasoning_effort
         return body
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
@@ -102,7 +104,10 @@ def _max_tokens_field(base_url: str | None) -> str:
 
 def _usage(raw: dict) -> Usage:
     cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0), int(cached))
+    # Reasoning tokens are a part of completion_tokens (and priced with them); kept apart to be shown.
+    reasoning = (raw.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0), int(cached),
+                 int(reasoning) if isinstance(reasoning, int) else 0)
 
 
 def _error_in_stream(error: object, api_key: str | None) -> ProviderError:

@@ -89,6 +89,20 @@
     if (box && box.dataset.follow === "yes") box.scrollTop = box.scrollHeight;
   });
 
+  // "thinking… 0:42" while an answer has no text yet: the start time comes from the server; the
+  // timer hides once text arrives, and the finished message replaces it.
+  function tickThinkingTimers() {
+    document.querySelectorAll("[data-thinking-since]").forEach(function (timer) {
+      var text = timer.parentElement.querySelector(".streaming-text");
+      if (text && text.textContent.trim()) { timer.hidden = true; return; }
+      var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(timer.dataset.thinkingSince)) / 1000));
+      timer.querySelector(".thinking-elapsed").textContent =
+        Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
+    });
+  }
+  setInterval(tickThinkingTimers, 1000);
+  document.addEventListener("htmx:sseMessage", tickThinkingTimers);
+
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("messages");
     var target = location.hash && document.getElementById(location.hash.slice(1));

@@ -60,6 +60,7 @@ class FakeAnthropicServer(FakeProviderServer):
             "usage": {"input_tokens": self.prompt_tokens(body) - scenario.cached_tokens,
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": scenario.cached_tokens,
                       "output_tokens": 1, "service_tier": "standard"}}}))
+        self.think()
         index = 0
         if scenario.reasoning:
             self.write_event(handler, event("content_block_start", {

@@ -62,6 +62,7 @@ class FakeOpenAIServer(FakeProviderServer):
         scenario = self.scenario
         model = body.get("model", "gpt-fake")
         self.write_event(handler, self.chunk(model, {"role": "assistant", "content": "", "refusal": None}))
+        self.think()
         for piece in self.text_pieces(scenario.reasoning) if scenario.reasoning else []:
             self.pause()
             self.write_event(handler, self.chunk(model, {"reasoning_content": piece}))
@@ -85,7 +86,7 @@ class FakeOpenAIServer(FakeProviderServer):
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": scenario.output_tokens,
                      "total_tokens": prompt_tokens + scenario.output_tokens,
                      "prompt_tokens_details": {"cached_tokens": scenario.cached_tokens, "audio_tokens": 0},
-                     "completion_tokens_details": {"reasoning_tokens": 0}}
+                     "completion_tokens_details": {"reasoning_tokens": scenario.reasoning_tokens}}
             payload = {"id": CHUNK_ID, "object": "chat.completion.chunk", "created": CREATED, "model": model,
                        "system_fingerprint": "fp_fake", "choices": [], "usage": usage}
             self.write_event(handler, f"data: {json.dumps(payload, separators=(',', ':'))}\n\n")

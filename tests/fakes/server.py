@@ -15,11 +15,11 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-MODES = ("ok", "slow", "401", "429", "500", "cut", "truncate", "error_event")
+MODES = ("ok", "slow", "401", "429", "500", "cut", "truncate", "error_event", "silent")
 
 
 @dataclass
@@ -29,7 +29,12 @@ class Scenario:
     mode: ok | slow (ok, with `slow_delay` between chunks) | 401 | 429 | 500 (the real error bodies)
         | cut (half the text, then the connection is closed mid-body)
         | truncate (half the text, then the body ends cleanly without the terminal event)
-        | error_event (some text, then the provider's in-stream error).
+        | error_event (some text, then the provider's in-stream error)
+        | silent (the request is read, then nothing at all is sent, not even headers, until the
+        server stops or `silent_seconds` pass: a provider that hangs).
+    failures: modes for the next requests, one each (e.g. ["429", "500"]), before `mode` applies again.
+    first_token_delay: seconds between the stream's opening event (headers sent) and its first
+        delta, as a reasoning model thinks before it writes.
     replay: raw SSE bytes to send instead (a recording), in pieces of `replay_piece_size` bytes
         (None: one piece per line), each flushed as its own HTTP chunk.
     error_message: what the errors say (401/429/500 bodies, the in-stream error), e.g. a marker a
@@ -37,6 +42,10 @@ class Scenario:
     """
 
     mode: str = "ok"
+    failures: list[str] = field(default_factory=list)
+    first_token_delay: float = 0.0
+    silent_seconds: float = 60.0
+    reasoning_tokens: int = 0  # a part of output_tokens, as OpenAI reports them
     text: str = "Hello from the fake provider. It streams in pieces."
     reasoning: str = ""  # streamed as reasoning / thinking before the text, when set
     chunk_delay: float = 0.0
@@ -89,6 +98,7 @@ class FakeProviderServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # lifecycle
 
@@ -129,6 +139,7 @@ class FakeProviderServer:
     def stop(self) -> None:
         """Stop listening and close every connection still open. Clients pool kept-alive connections:
         left open, one could later reach this dead fake through a port the system gave to a new one."""
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -161,10 +172,15 @@ class FakeProviderServer:
 
     def respond(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
         scenario = self.scenario
+        with self._lock:
+            mode = scenario.failures.pop(0) if scenario.failures else scenario.mode
         if handler.path.split("?")[0] != self.API_PATH:
             self.send_json(handler, 404, self.error_body(404, f"Unknown path {handler.path}"))
-        elif scenario.mode in ("401", "429", "500"):
-            status = int(scenario.mode)
+        elif mode == "silent":
+            self._stopping.wait(scenario.silent_seconds)
+            handler.close_connection = True
+        elif mode in ("401", "429", "500"):
+            status = int(mode)
             extra = {"retry-after": "1"} if status == 429 else {}
             self.send_json(handler, status, self.error_body(status, scenario.error_message or ""), extra)
         elif self.context_error(handler, body):
@@ -220,6 +236,11 @@ class FakeProviderServer:
         """Text in word-sized pieces, spaces kept, so that joined they give the text back."""
         words = (self.scenario.text if text is None else text).split(" ")
         return [word + (" " if i < len(words) - 1 else "") for i, word in enumerate(words)]
+
+    def think(self) -> None:
+        """Wait `first_token_delay` before the first delta (sooner if the server stops)."""
+        if self.scenario.first_token_delay:
+            self._stopping.wait(self.scenario.first_token_delay)
 
     def pause(self) -> None:
         delay = max(self.scenario.chunk_delay, self.scenario.slow_delay) if self.scenario.mode == "slow" \
