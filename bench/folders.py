@@ -84,7 +84,8 @@ def main() -> None:
         app = make_app(database.url)
         started = time.perf_counter()
         email = seed(app, args.conversations, args.folders)
-        print(f"# seeded {args.conversations:,} conversations in {args.folders} folders in {time.perf_counter() - started:.1f}s")
+        elapsed = time.perf_counter() - started
+        print(f"# seeded {args.conversations:,} conversations in {args.folders} folders in {elapsed:.1f}s")
         engine = engine_of(app)
         print(describe_machine(engine))
         client = sign_in(app, email, PASSWORD)

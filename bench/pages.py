@@ -143,7 +143,9 @@ def measure(client, page: Page, counter: QueryCounter, requests: int, warmup: in
     return Measured(page, seconds, queries, last, last_parameters, status, size)
 
 
-def run_suite(app, seeded: SeedResult, requests: int, sidebar_depth: int, warmup: int = 3) -> tuple[list[Measured], str]:
+def run_suite(
+    app, seeded: SeedResult, requests: int, sidebar_depth: int, warmup: int = 3,
+) -> tuple[list[Measured], str]:
     engine = engine_of(app)
     clients = {"heavy": sign_in(app, seeded.heavy_email, seeded.password),
                "admin": sign_in(app, seeded.admin_email, seeded.password)}

@@ -71,9 +71,11 @@ _LONG_ANSWER = "\n\n".join(
 ASSISTANT_TEXTS = [
     "Sure! Here is a plan:\n\n1. **Day 1**: Alfama and the castle.\n2. **Day 2**: Belém.\n3. **Day 3**: Sintra.",
     "A *process* has its own memory; *threads* share the memory of their process. Switching threads is cheaper.",
-    ("```python\ndef reverse_words(sentence: str) -> str:\n    return \" \".join(reversed(sentence.split()))\n```\n\n"
+    ("```python\ndef reverse_words(sentence: str) -> str:\n"
+    "    return \" \".join(reversed(sentence.split()))\n```\n\n"
     "It splits on whitespace, reverses the list and joins it again."),
-    "- The meeting is on **Thursday**.\n- The budget review is postponed.\n- Ana owns the vendor contract this quarter.",
+    ("- The meeting is on **Thursday**.\n- The budget review is postponed.\n"
+    "- Ana owns the vendor contract this quarter."),
     ("Imagine a long line of toys. Instead of counting from the start each time, you remember the last toy "
     "you looked at and continue after it."),
     ("| | SQLite | PostgreSQL |\n| --- | --- | --- |\n| setup | a file | a server |\n| concurrency | one writer "
@@ -81,7 +83,8 @@ ASSISTANT_TEXTS = [
     ("Probably a file both branches change. Run `git rerere` to record your resolutions:\n\n"
     "```bash\ngit config --global rerere.enabled true\n```"),
     "Use `str.casefold()` on both sides before comparing.",
-    "- French: *le train part à midi*\n- German: *der Zug fährt um zwölf Uhr ab*\n- Portuguese: *o comboio parte ao meio-dia*",
+    ("- French: *le train part à midi*\n- German: *der Zug fährt um zwölf Uhr ab*\n"
+    "- Portuguese: *o comboio parte ao meio-dia*"),
     "Looks fine. Add an index on `(user_id, created_at)` and select only the columns you need.",
     "1. Boxer\n2. Cardboard\n3. Parcel\n4. Sir Fits-a-Lot\n5. Amazon",
     "About 500 words, so roughly **650–700 tokens**.",

@@ -29,7 +29,8 @@ from tests.factories import PASSWORD, make_user  # noqa: E402
 from tests.pg import TemporaryPostgres, find_pg_bin  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DATABASES = [name.strip() for name in os.environ.get("STUDIO_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+DATABASES = [name.strip() for name in os.environ.get("STUDIO_TEST_DATABASES", "sqlite,postgresql").split(",")
+             if name.strip()]
 TEST_CONFIG = {
     "TESTING": True,
     "LOGIN_SLOWDOWN_SECONDS": 0.01,

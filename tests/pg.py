@@ -43,17 +43,19 @@ class TemporaryPostgres:
     def _run(self, *args: str) -> None:
         subprocess.run(self.run_as + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def start(self) -> "TemporaryPostgres":
+    def start(self) -> TemporaryPostgres:
         """Each pytest-xdist worker starts its own cluster; a port taken meanwhile by another
         process gets a retry on a fresh port."""
-        self._run(f"{self.bin_dir}/initdb", "-D", self.data_dir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        self._run(f"{self.bin_dir}/initdb", "-D", self.data_dir, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")
         for attempt in range(3):
             options = (
                 f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
             )
             try:
-                self._run(f"{self.bin_dir}/pg_ctl", "-D", self.data_dir, "-o", options, "-l", f"{self.data_dir}/log", "-w", "start")
+                self._run(f"{self.bin_dir}/pg_ctl", "-D", self.data_dir, "-o", options, "-l", f"{self.data_dir}/log",
+                          "-w", "start")
                 break
             except subprocess.CalledProcessError:
                 if attempt == 2:

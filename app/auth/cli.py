@@ -22,6 +22,6 @@ def create_user_command(email, display_name, role, password):
     try:
         user = services.create_user(email, display_name or email.split("@")[0], password, role=role)
     except Conflict as error:
-        raise click.ClickException(error.message)
+        raise click.ClickException(error.message) from error
     db.session.commit()
     click.echo(f"Created {user.email} ({user.role}).")

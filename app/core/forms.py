@@ -35,7 +35,8 @@ class FiniteDecimalField(DecimalField):
                 self.data = self.data.quantize(decimal.Decimal(1).scaleb(-self.places))
         except decimal.InvalidOperation:
             self.data = None
-            raise ValueError(self.invalid_value_message or f"{self.label.text} must be a plain number, like 0.7.") from None
+            message = self.invalid_value_message or f"{self.label.text} must be a plain number, like 0.7."
+            raise ValueError(message) from None
 
     def pre_validate(self, form):
         # The value could not be read: that one message, not also the range's about a missing value.

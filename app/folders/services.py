@@ -33,7 +33,7 @@ def folders_of(user) -> list[Folder]:
 @dataclass
 class FolderNode:
     folder: Folder
-    children: list["FolderNode"] = field(default_factory=list)
+    children: list[FolderNode] = field(default_factory=list)
     conversations: list = field(default_factory=list)  # the first few, from chat.services
     conversation_count: int = 0
     depth: int = 0

@@ -21,7 +21,7 @@ class NavEntry:
     icon: str | None
     link: str | None
     type: str
-    children: tuple["NavEntry", ...] = ()
+    children: tuple[NavEntry, ...] = ()
 
 
 def _route_exists(link: str) -> bool:

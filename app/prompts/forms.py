@@ -22,9 +22,11 @@ class PromptForm(FlaskForm):
     description = TextAreaField("Description (optional)", filters=[strip_text], render_kw={"rows": 2}, validators=[
         Optional(), Length(max=services.MAX_DESCRIPTION_CHARS,
                            message=f"A description has at most {services.MAX_DESCRIPTION_CHARS:,} characters.")])
-    content = TextAreaField("Prompt text", filters=[strip_text], render_kw={"rows": 10, "spellcheck": "true"}, validators=[
-        DataRequired("Write the prompt's text."),
-        Length(max=services.MAX_CONTENT_CHARS, message=f"The text has at most {services.MAX_CONTENT_CHARS:,} characters.")])
+    content = TextAreaField(
+        "Prompt text", filters=[strip_text], render_kw={"rows": 10, "spellcheck": "true"},
+        validators=[DataRequired("Write the prompt's text."),
+                    Length(max=services.MAX_CONTENT_CHARS,
+                           message=f"The text has at most {services.MAX_CONTENT_CHARS:,} characters.")])
     tags = StringField("Tags (optional)", filters=[strip_text], validators=[Optional(), Length(max=600)])
     visibility = RadioField("Who can see it", default="private", choices=[
         ("private", "Only me"), ("public", "Everyone, once a moderator approves it")])
@@ -67,7 +69,8 @@ def use_form_for(variables: list[Variable], **kwargs) -> UseForm:
         setattr(_Form, f"var_{number}", TextAreaField(
             variable.name, default=variable.default, filters=[strip_text], render_kw={"rows": 2},
             validators=[DataRequired(f"Fill in “{variable.name}”."),
-                        Length(max=services.MAX_VALUE_CHARS, message=f"At most {services.MAX_VALUE_CHARS:,} characters.")]))
+                        Length(max=services.MAX_VALUE_CHARS,
+                               message=f"At most {services.MAX_VALUE_CHARS:,} characters.")]))
     form = _Form(**kwargs)
     form.variable_fields = [(variable, form[f"var_{number}"]) for number, variable in enumerate(variables)]
     return form
@@ -79,5 +82,6 @@ def values_of(form: UseForm) -> dict[str, str]:
 
 class ModerationForm(FlaskForm):
     reason = TextAreaField("Reason", filters=[strip_text], validators=[
-        Optional(), Length(max=services.MAX_REASON_CHARS, message=f"At most {services.MAX_REASON_CHARS:,} characters.")])
+        Optional(),
+        Length(max=services.MAX_REASON_CHARS, message=f"At most {services.MAX_REASON_CHARS:,} characters.")])
     version = HiddenField()

@@ -8,7 +8,17 @@ from datetime import date, datetime
 from typing import Optional
 
 from sqlalchemy import (
-    CheckConstraint, Column, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, Text, Uuid,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 

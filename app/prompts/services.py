@@ -321,7 +321,9 @@ def count_view(user, prompt_id: uuid.UUID) -> None:
     One INSERT … SELECT: the prompt's own row decides (approved, not deleted, not the viewer's)."""
     prompts = Prompt.__table__
     now = utcnow()
-    viewer = select(prompts.c.id, literal(user.id, Uuid()), literal(now.date(), Date()), literal(now, UTCDateTime())).where(
+    viewer = select(
+        prompts.c.id, literal(user.id, Uuid()), literal(now.date(), Date()), literal(now, UTCDateTime()),
+    ).where(
         prompts.c.id == prompt_id, prompts.c.moderation_status == "approved", prompts.c.deleted_at.is_(None),
         prompts.c.user_id != user.id)
     views = PromptView.__table__

@@ -24,7 +24,7 @@ MAX_VARIABLES = 20
 
 # Every `{{ … }}` on one line without braces inside: a candidate, decided by what is between.
 _CANDIDATE = re.compile(r"\{\{([^{}\n]*)\}\}")
-_NAME = re.compile(r"[^\W\d][\w-]{0,%d}" % (MAX_NAME_CHARS - 1))
+_NAME = re.compile(rf"[^\W\d][\w-]{{0,{MAX_NAME_CHARS - 1}}}")
 # Words separated by spaces: a name someone meant, written with spaces.
 _SPACED_NAME = re.compile(r"[^\W\d][\w-]*(?:\s+[\w-]+)+")
 # `=` starts a default; `==` is a comparison (Jinja), which stays literal.
@@ -44,7 +44,7 @@ class Variable:
         return {"name": self.name, "default": self.default}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Variable":
+    def from_json(cls, data: dict) -> Variable:
         return cls(str(data.get("name", "")), data.get("default"))
 
 
@@ -85,9 +85,7 @@ def parse_variables(text: str) -> list[Variable]:
             raise VariableError(problem)
         if name is None:
             continue
-        if name not in found:
-            found[name] = Variable(name, default)
-        elif found[name].default is None and default is not None:
+        if name not in found or (found[name].default is None and default is not None):
             found[name] = Variable(name, default)
     if len(found) > MAX_VARIABLES:
         raise VariableError(f"A prompt has at most {MAX_VARIABLES} different variables; this one has {len(found)}.")

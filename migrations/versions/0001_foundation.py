@@ -1,12 +1,12 @@
 """Foundation: users, sessions, auth events, audit log, navigation (seeded with the defaults).
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 00:05:30.747553
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
@@ -29,9 +29,11 @@ def upgrade():
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('type', sa.String(length=10), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
-    sa.CheckConstraint("requires_role IS NULL OR requires_role IN ('user', 'moderator', 'admin')", name=op.f('ck_navigation_items_role_known')),
+    sa.CheckConstraint("requires_role IS NULL OR requires_role IN ('user', 'moderator', 'admin')",
+                       name=op.f('ck_navigation_items_role_known')),
     sa.CheckConstraint("type IN ('link', 'section', 'divider')", name=op.f('ck_navigation_items_type_known')),
-    sa.ForeignKeyConstraint(['parent_id'], ['navigation_items.id'], name=op.f('fk_navigation_items_parent_id_navigation_items'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['parent_id'], ['navigation_items.id'],
+                            name=op.f('fk_navigation_items_parent_id_navigation_items'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_navigation_items'))
     )
     op.create_table('users',
@@ -148,7 +150,8 @@ def seed_default_navigation():
     ])
     if op.get_bind().dialect.name == "postgresql":
         # Explicit ids were inserted: move the sequence past them.
-        op.execute("SELECT setval(pg_get_serial_sequence('navigation_items', 'id'), (SELECT MAX(id) FROM navigation_items))")
+        op.execute("SELECT setval(pg_get_serial_sequence('navigation_items', 'id'), "
+                   "(SELECT MAX(id) FROM navigation_items))")
 
 
 def downgrade():

@@ -7,8 +7,8 @@ Create Date: 2026-11-23 00:18:27.686617
 """
 from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
@@ -33,11 +33,15 @@ def upgrade():
     sa.Column('output_cost_per_million', sa.Numeric(precision=14, scale=6), nullable=False),
     sa.Column('cached_input_cost_per_million', sa.Numeric(precision=14, scale=6), nullable=False),
     sa.Column('pricing_updated_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('allowed_roles', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('allowed_roles', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'),
+              nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('context_window IS NULL OR context_window > 0', name=op.f('ck_ai_models_context_window_positive')),
-    sa.CheckConstraint('input_cost_per_million >= 0 AND output_cost_per_million >= 0 AND cached_input_cost_per_million >= 0', name=op.f('ck_ai_models_prices_not_negative')),
+    sa.CheckConstraint('context_window IS NULL OR context_window > 0',
+                       name=op.f('ck_ai_models_context_window_positive')),
+    sa.CheckConstraint('input_cost_per_million >= 0 AND output_cost_per_million >= 0 '
+                       'AND cached_input_cost_per_million >= 0',
+                       name=op.f('ck_ai_models_prices_not_negative')),
     sa.CheckConstraint('max_tokens IS NULL OR max_tokens > 0', name=op.f('ck_ai_models_max_tokens_positive')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_models')),
     sa.UniqueConstraint('provider', 'model_id', 'base_url', name='uq_ai_models_provider_model')
@@ -61,13 +65,16 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['model_id'], ['ai_models.id'], name=op.f('fk_nexus_conversations_model_id_ai_models'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_nexus_conversations_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['model_id'], ['ai_models.id'], name=op.f('fk_nexus_conversations_model_id_ai_models'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_nexus_conversations_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nexus_conversations')),
     sa.UniqueConstraint('user_id', 'client_request_id', name='uq_nexus_conversations_client_request')
     )
     with op.batch_alter_table('nexus_conversations', schema=None) as batch_op:
-        batch_op.create_index('ix_nexus_conversations_sidebar', ['user_id', 'is_archived', 'is_pinned', 'last_activity_at', 'id'], unique=False)
+        batch_op.create_index('ix_nexus_conversations_sidebar',
+                              ['user_id', 'is_archived', 'is_pinned', 'last_activity_at', 'id'], unique=False)
 
     op.create_table('nexus_messages',
     sa.Column('conversation_id', sa.Uuid(), nullable=False),
@@ -92,9 +99,12 @@ def upgrade():
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.CheckConstraint("role IN ('user', 'assistant', 'system')", name=op.f('ck_nexus_messages_role_known')),
-    sa.CheckConstraint("status IN ('complete', 'streaming', 'stopped', 'failed')", name=op.f('ck_nexus_messages_status_known')),
-    sa.ForeignKeyConstraint(['conversation_id'], ['nexus_conversations.id'], name=op.f('fk_nexus_messages_conversation_id_nexus_conversations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['model_id'], ['ai_models.id'], name=op.f('fk_nexus_messages_model_id_ai_models'), ondelete='SET NULL'),
+    sa.CheckConstraint("status IN ('complete', 'streaming', 'stopped', 'failed')",
+                       name=op.f('ck_nexus_messages_status_known')),
+    sa.ForeignKeyConstraint(['conversation_id'], ['nexus_conversations.id'],
+                            name=op.f('fk_nexus_messages_conversation_id_nexus_conversations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['model_id'], ['ai_models.id'], name=op.f('fk_nexus_messages_model_id_ai_models'),
+                            ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nexus_messages')),
     sa.UniqueConstraint('conversation_id', 'client_request_id', name='uq_nexus_messages_client_request')
     )
@@ -110,12 +120,16 @@ def upgrade():
     sa.Column('presence_penalty', sa.Numeric(precision=4, scale=2), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.CheckConstraint('frequency_penalty IS NULL OR (frequency_penalty >= -2 AND frequency_penalty <= 2)', name=op.f('ck_ai_options_frequency_penalty_range')),
+    sa.CheckConstraint('frequency_penalty IS NULL OR (frequency_penalty >= -2 AND frequency_penalty <= 2)',
+                       name=op.f('ck_ai_options_frequency_penalty_range')),
     sa.CheckConstraint('max_tokens IS NULL OR max_tokens > 0', name=op.f('ck_ai_options_max_tokens_positive')),
-    sa.CheckConstraint('presence_penalty IS NULL OR (presence_penalty >= -2 AND presence_penalty <= 2)', name=op.f('ck_ai_options_presence_penalty_range')),
-    sa.CheckConstraint('temperature IS NULL OR (temperature >= 0 AND temperature <= 2)', name=op.f('ck_ai_options_temperature_range')),
+    sa.CheckConstraint('presence_penalty IS NULL OR (presence_penalty >= -2 AND presence_penalty <= 2)',
+                       name=op.f('ck_ai_options_presence_penalty_range')),
+    sa.CheckConstraint('temperature IS NULL OR (temperature >= 0 AND temperature <= 2)',
+                       name=op.f('ck_ai_options_temperature_range')),
     sa.CheckConstraint('top_p IS NULL OR (top_p >= 0 AND top_p <= 1)', name=op.f('ck_ai_options_top_p_range')),
-    sa.ForeignKeyConstraint(['message_id'], ['nexus_messages.id'], name=op.f('fk_ai_options_message_id_nexus_messages'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['message_id'], ['nexus_messages.id'], name=op.f('fk_ai_options_message_id_nexus_messages'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_options')),
     sa.UniqueConstraint('message_id', name=op.f('uq_ai_options_message_id'))
     )
@@ -145,10 +159,14 @@ def upgrade():
     sa.Column('temperature', sa.Numeric(precision=4, scale=2), nullable=True),
     sa.Column('max_tokens', sa.Integer(), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['ai_model_id'], ['ai_models.id'], name=op.f('fk_model_requests_ai_model_id_ai_models'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['chat_id'], ['nexus_conversations.id'], name=op.f('fk_model_requests_chat_id_nexus_conversations'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['message_id'], ['nexus_messages.id'], name=op.f('fk_model_requests_message_id_nexus_messages'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_model_requests_user_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['ai_model_id'], ['ai_models.id'], name=op.f('fk_model_requests_ai_model_id_ai_models'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['chat_id'], ['nexus_conversations.id'],
+                            name=op.f('fk_model_requests_chat_id_nexus_conversations'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['message_id'], ['nexus_messages.id'],
+                            name=op.f('fk_model_requests_message_id_nexus_messages'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_model_requests_user_id_users'),
+                            ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_model_requests'))
     )
     with op.batch_alter_table('model_requests', schema=None) as batch_op:
@@ -167,10 +185,14 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.CheckConstraint("category IN ('up', 'down')", name=op.f('ck_feedback_items_category_known')),
-    sa.ForeignKeyConstraint(['chat_id'], ['nexus_conversations.id'], name=op.f('fk_feedback_items_chat_id_nexus_conversations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['message_id'], ['nexus_messages.id'], name=op.f('fk_feedback_items_message_id_nexus_messages'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['model_request_id'], ['model_requests.id'], name=op.f('fk_feedback_items_model_request_id_model_requests'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_feedback_items_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['chat_id'], ['nexus_conversations.id'],
+                            name=op.f('fk_feedback_items_chat_id_nexus_conversations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['message_id'], ['nexus_messages.id'],
+                            name=op.f('fk_feedback_items_message_id_nexus_messages'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['model_request_id'], ['model_requests.id'],
+                            name=op.f('fk_feedback_items_model_request_id_model_requests'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_feedback_items_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback_items')),
     sa.UniqueConstraint('user_id', 'message_id', name='uq_feedback_items_user_message')
     )

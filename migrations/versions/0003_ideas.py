@@ -3,8 +3,8 @@
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
@@ -28,14 +28,17 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("(status = 'completed') = (completed_at IS NOT NULL)", name=op.f('ck_ideas_completed_at_iff_completed')),
+    sa.CheckConstraint("(status = 'completed') = (completed_at IS NOT NULL)",
+                       name=op.f('ck_ideas_completed_at_iff_completed')),
     sa.CheckConstraint("priority_level IN ('low', 'medium', 'high')", name=op.f('ck_ideas_priority_known')),
-    sa.CheckConstraint("status IN ('new', 'planned', 'in_progress', 'completed', 'declined')", name=op.f('ck_ideas_status_known')),
+    sa.CheckConstraint("status IN ('new', 'planned', 'in_progress', 'completed', 'declined')",
+                       name=op.f('ck_ideas_status_known')),
     sa.CheckConstraint('length(description) <= 10000', name=op.f('ck_ideas_description_length')),
     sa.CheckConstraint('length(title) BETWEEN 1 AND 200', name=op.f('ck_ideas_title_length')),
     sa.CheckConstraint('note_count >= 0', name=op.f('ck_ideas_note_count_not_negative')),
     sa.CheckConstraint('vote_count >= 0', name=op.f('ck_ideas_vote_count_not_negative')),
-    sa.ForeignKeyConstraint(['completed_by'], ['users.id'], name=op.f('fk_ideas_completed_by_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['completed_by'], ['users.id'], name=op.f('fk_ideas_completed_by_users'),
+                            ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_ideas_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ideas'))
     )

@@ -3,8 +3,8 @@
 Revision ID: 0004
 Revises: 0003
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0004'
@@ -26,7 +26,8 @@ def upgrade():
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('variables', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('variables', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'),
+              nullable=False),
     sa.Column('visibility', sa.String(length=10), nullable=False),
     sa.Column('moderation_status', sa.String(length=10), nullable=False),
     sa.Column('moderation_reason', sa.Text(), nullable=True),
@@ -42,15 +43,23 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("(visibility = 'private' AND moderation_status = 'none') OR (visibility = 'public' AND moderation_status IN ('pending', 'approved', 'rejected'))", name=op.f('ck_prompt_library_moderation_matches_visibility')),
-    sa.CheckConstraint("moderation_status IN ('none', 'pending', 'approved', 'rejected')", name=op.f('ck_prompt_library_moderation_status_known')),
+    sa.CheckConstraint("(visibility = 'private' AND moderation_status = 'none') OR "
+                       "(visibility = 'public' AND moderation_status IN ('pending', 'approved', 'rejected'))",
+                       name=op.f('ck_prompt_library_moderation_matches_visibility')),
+    sa.CheckConstraint("moderation_status IN ('none', 'pending', 'approved', 'rejected')",
+                       name=op.f('ck_prompt_library_moderation_status_known')),
     sa.CheckConstraint("visibility IN ('private', 'public')", name=op.f('ck_prompt_library_visibility_known')),
     sa.CheckConstraint('version > 0', name=op.f('ck_prompt_library_version_positive')),
     sa.CheckConstraint('view_count >= 0 AND use_count >= 0', name=op.f('ck_prompt_library_counts_not_negative')),
-    sa.ForeignKeyConstraint(['moderated_by'], ['users.id'], name=op.f('fk_prompt_library_moderated_by_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['source_conversation_id'], ['nexus_conversations.id'], name=op.f('fk_prompt_library_source_conversation_id_nexus_conversations'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['source_message_id'], ['nexus_messages.id'], name=op.f('fk_prompt_library_source_message_id_nexus_messages'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_prompt_library_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['moderated_by'], ['users.id'], name=op.f('fk_prompt_library_moderated_by_users'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['source_conversation_id'], ['nexus_conversations.id'],
+                            name=op.f('fk_prompt_library_source_conversation_id_nexus_conversations'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['source_message_id'], ['nexus_messages.id'],
+                            name=op.f('fk_prompt_library_source_message_id_nexus_messages'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_prompt_library_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prompt_library'))
     )
     with op.batch_alter_table('prompt_library', schema=None) as batch_op:
@@ -64,8 +73,10 @@ def upgrade():
     sa.Column('prompt_id', sa.Uuid(), nullable=False),
     sa.Column('tag_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['prompt_id'], ['prompt_library.id'], name=op.f('fk_prompt_library_tags_prompt_id_prompt_library'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tag_id'], ['prompt_tags.id'], name=op.f('fk_prompt_library_tags_tag_id_prompt_tags'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['prompt_id'], ['prompt_library.id'],
+                            name=op.f('fk_prompt_library_tags_prompt_id_prompt_library'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tag_id'], ['prompt_tags.id'], name=op.f('fk_prompt_library_tags_tag_id_prompt_tags'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('prompt_id', 'tag_id', name='pk_prompt_library_tags')
     )
     with op.batch_alter_table('prompt_library_tags', schema=None) as batch_op:
@@ -80,9 +91,13 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.CheckConstraint("event_type IN ('use')", name=op.f('ck_prompt_usage_events_event_type_known')),
-    sa.ForeignKeyConstraint(['conversation_id'], ['nexus_conversations.id'], name=op.f('fk_prompt_usage_events_conversation_id_nexus_conversations'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['prompt_id'], ['prompt_library.id'], name=op.f('fk_prompt_usage_events_prompt_id_prompt_library'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_prompt_usage_events_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['conversation_id'], ['nexus_conversations.id'],
+                            name=op.f('fk_prompt_usage_events_conversation_id_nexus_conversations'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['prompt_id'], ['prompt_library.id'],
+                            name=op.f('fk_prompt_usage_events_prompt_id_prompt_library'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_prompt_usage_events_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prompt_usage_events'))
     )
     with op.batch_alter_table('prompt_usage_events', schema=None) as batch_op:
@@ -94,7 +109,8 @@ def upgrade():
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('viewed_on', sa.Date(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['prompt_id'], ['prompt_library.id'], name=op.f('fk_prompt_views_prompt_id_prompt_library'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['prompt_id'], ['prompt_library.id'], name=op.f('fk_prompt_views_prompt_id_prompt_library'),
+                            ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_prompt_views_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('prompt_id', 'user_id', 'viewed_on', name=op.f('pk_prompt_views'))
     )

@@ -3,8 +3,8 @@
 Revision ID: 0005
 Revises: 0004
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'
@@ -24,9 +24,12 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("color IN ('gray', 'blue', 'green', 'yellow', 'orange', 'red', 'purple', 'pink')", name=op.f('ck_nexus_folders_color_known')),
-    sa.CheckConstraint("icon IN ('folder', 'star', 'book', 'code', 'briefcase', 'flask', 'heart', 'bolt')", name=op.f('ck_nexus_folders_icon_known')),
-    sa.ForeignKeyConstraint(['parent_id'], ['nexus_folders.id'], name=op.f('fk_nexus_folders_parent_id_nexus_folders'), ondelete='SET NULL'),
+    sa.CheckConstraint("color IN ('gray', 'blue', 'green', 'yellow', 'orange', 'red', 'purple', 'pink')",
+                       name=op.f('ck_nexus_folders_color_known')),
+    sa.CheckConstraint("icon IN ('folder', 'star', 'book', 'code', 'briefcase', 'flask', 'heart', 'bolt')",
+                       name=op.f('ck_nexus_folders_icon_known')),
+    sa.ForeignKeyConstraint(['parent_id'], ['nexus_folders.id'], name=op.f('fk_nexus_folders_parent_id_nexus_folders'),
+                            ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_nexus_folders_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nexus_folders'))
     )
@@ -44,7 +47,8 @@ def upgrade():
     sa.Column('view_count', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['conversation_id'], ['nexus_conversations.id'], name=op.f('fk_nexus_shares_conversation_id_nexus_conversations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['conversation_id'], ['nexus_conversations.id'],
+                            name=op.f('fk_nexus_shares_conversation_id_nexus_conversations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_nexus_shares_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nexus_shares')),
     sa.UniqueConstraint('share_token', name=op.f('uq_nexus_shares_share_token'))
@@ -55,11 +59,15 @@ def upgrade():
 
     with op.batch_alter_table('nexus_conversations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('folder_id', sa.Uuid(), nullable=True))
-        batch_op.create_index('ix_nexus_conversations_folder', ['folder_id', 'is_archived', 'is_pinned', 'last_activity_at'], unique=False)
+        batch_op.create_index('ix_nexus_conversations_folder',
+                              ['folder_id', 'is_archived', 'is_pinned', 'last_activity_at'], unique=False)
         # The sidebar lists conversations outside folders: folder_id joins its index.
         batch_op.drop_index('ix_nexus_conversations_sidebar')
-        batch_op.create_index('ix_nexus_conversations_sidebar', ['user_id', 'is_archived', 'folder_id', 'is_pinned', 'last_activity_at', 'id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_nexus_conversations_folder_id_nexus_folders'), 'nexus_folders', ['folder_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_index('ix_nexus_conversations_sidebar',
+                              ['user_id', 'is_archived', 'folder_id', 'is_pinned', 'last_activity_at', 'id'],
+                              unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_nexus_conversations_folder_id_nexus_folders'), 'nexus_folders',
+                                    ['folder_id'], ['id'], ondelete='SET NULL')
 
     # Every message gets its owner, copied from its conversation.
     with op.batch_alter_table('nexus_messages', schema=None) as batch_op:
@@ -68,7 +76,8 @@ def upgrade():
                "WHERE c.id = nexus_messages.conversation_id)")
     with op.batch_alter_table('nexus_messages', schema=None) as batch_op:
         batch_op.alter_column('user_id', existing_type=sa.Uuid(), nullable=False)
-        batch_op.create_foreign_key(batch_op.f('fk_nexus_messages_user_id_users'), 'users', ['user_id'], ['id'], ondelete='CASCADE')
+        batch_op.create_foreign_key(batch_op.f('fk_nexus_messages_user_id_users'), 'users', ['user_id'], ['id'],
+                                    ondelete='CASCADE')
 
     if op.get_bind().dialect.name == "postgresql":
         _create_postgresql_search()
@@ -149,7 +158,8 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f('fk_nexus_conversations_folder_id_nexus_folders'), type_='foreignkey')
         batch_op.drop_index('ix_nexus_conversations_folder')
         batch_op.drop_index('ix_nexus_conversations_sidebar')
-        batch_op.create_index('ix_nexus_conversations_sidebar', ['user_id', 'is_archived', 'is_pinned', 'last_activity_at', 'id'], unique=False)
+        batch_op.create_index('ix_nexus_conversations_sidebar',
+                              ['user_id', 'is_archived', 'is_pinned', 'last_activity_at', 'id'], unique=False)
         batch_op.drop_column('folder_id')
     op.drop_table('nexus_shares')
     op.drop_table('nexus_folders')

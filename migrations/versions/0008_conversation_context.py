@@ -5,8 +5,8 @@ call's estimated input (to calibrate the token estimate against what providers r
 Revision ID: 0008
 Revises: 0007
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'

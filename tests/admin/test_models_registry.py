@@ -100,7 +100,8 @@ def form_errors(html_page: str) -> str:
 @pytest.mark.parametrize("variable", ["SECRET_KEY", "DATABASE_URL", "STUDIO_SMTP_PASSWORD", "STUDIO_API_KEY"])
 def test_studios_own_settings_can_never_be_a_models_key_even_when_listed(app, login_as, variable):
     app.config["MODEL_KEY_VARIABLES"] = (variable,)
-    page = form_errors(login_as("admin").post("/admin/models/new", {**VALID, "api_key_env": variable}).get_data(as_text=True))
+    response = login_as("admin").post("/admin/models/new", {**VALID, "api_key_env": variable})
+    page = form_errors(response.get_data(as_text=True))
     assert f"{variable} holds one of Studio's own settings and can never be sent to a model." in page
     assert db.session.scalar(select(AIModel).where(AIModel.name == "GPT test")) is None
 

@@ -63,7 +63,8 @@ def test_user_does_not_see_admin_navigation(login_as):
 
 def test_moderator_sees_moderator_items_but_no_admin_items(app, login_as):
     # A moderator-only item whose page exists (the moderation queue is not built yet).
-    db.session.add(NavigationItem(label="Mod desk", link="/account", requires_role="moderator", position=5, type="link"))
+    db.session.add(NavigationItem(label="Mod desk", link="/account", requires_role="moderator", position=5,
+                                  type="link"))
     db.session.commit()
     moderator_labels = nav_labels(login_as("moderator").get("/account").get_data(as_text=True))
     user_labels = nav_labels(login_as("user").get("/account").get_data(as_text=True))
@@ -118,7 +119,8 @@ def test_user_search_finds_by_email_and_name_and_swaps_rows(login_as):
     admin = login_as("admin")
     make_user(email="grace@example.org", display_name="Grace Hopper")
     make_user(email="linus@example.org", display_name="Linus")
-    rows = admin.get("/admin/users?q=hopper", headers={"HX-Request": "true", "HX-Target": "user-rows"}).get_data(as_text=True)
+    rows = admin.get("/admin/users?q=hopper",
+                     headers={"HX-Request": "true", "HX-Target": "user-rows"}).get_data(as_text=True)
     assert "grace@example.org" in rows and "linus@example.org" not in rows
     assert "<html" not in rows  # only the rows fragment
     full = admin.get("/admin/users?q=hopper").get_data(as_text=True)
@@ -129,7 +131,8 @@ def test_user_search_finds_by_email_and_name_and_swaps_rows(login_as):
 @pytest.mark.postgres
 def test_admin_adds_edits_reorders_and_hides_navigation_items(login_as):
     admin = login_as("admin")
-    response = admin.post("/admin/navigation", {"label": "Handbook", "link": "/account", "requires_role": "", "item_type": "link"})
+    response = admin.post("/admin/navigation",
+                          {"label": "Handbook", "link": "/account", "requires_role": "", "item_type": "link"})
     assert response.status_code == 303
     item = db.session.scalar(select(NavigationItem).where(NavigationItem.label == "Handbook"))
     user = login_as("user")
@@ -155,7 +158,8 @@ def test_admin_adds_edits_reorders_and_hides_navigation_items(login_as):
 def test_navigation_link_must_be_a_local_path(login_as):
     admin = login_as("admin")
     for link in ["https://evil.example", "//evil.example", "javascript:alert(1)", "/\\evil"]:
-        html = admin.post("/admin/navigation", {"label": "Bad", "link": link, "requires_role": "", "item_type": "link"}).get_data(as_text=True)
+        html = admin.post("/admin/navigation", {"label": "Bad", "link": link, "requires_role": "",
+                                                "item_type": "link"}).get_data(as_text=True)
         assert "must be a path on this site" in html
         assert 'value="Bad"' in html  # what was typed is kept
     assert db.session.scalar(select(NavigationItem).where(NavigationItem.label == "Bad")) is None

@@ -85,7 +85,8 @@ def test_login_redirects_only_to_safe_next_paths(client):
     for hostile in ["//evil.com", "/\\evil.com", "\\/evil.com", "///evil.com", "/%09/evil.com",
                     "https:evil.com", "javascript:alert(1)", "https://evil.com/"]:
         client.get("/login")
-        response = client.post("/login?next=" + hostile, data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+        response = client.post("/login?next=" + hostile,
+                               data={"email": user.email, "password": PASSWORD, "csrf_token": token})
         assert response.status_code in (302, 303)
         assert "evil" not in response.headers["Location"] and "javascript" not in response.headers["Location"]
         client.post("/logout", data={"csrf_token": csrf_token_of(client, "/account")})
@@ -97,7 +98,8 @@ def test_login_redirects_only_to_safe_next_paths(client):
 def test_deactivated_account_cannot_sign_in(client):
     user = make_user(is_active=False)
     token = csrf_token_of(client)
-    html = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}).get_data(as_text=True)
+    html = client.post("/login", data={"email": user.email, "password": PASSWORD,
+                                       "csrf_token": token}).get_data(as_text=True)
     assert "deactivated" in html
 
 
@@ -139,7 +141,8 @@ def test_password_change_signs_out_other_sessions(app, login_as):
 def test_password_change_with_wrong_current_password_is_refused(login_as):
     person = login_as("user")
     html = person.post("/account/password", {
-        "current_password": "wrong", "new_password": "a brand new password", "confirm": "a brand new password"}).get_data(as_text=True)
+        "current_password": "wrong", "new_password": "a brand new password", "confirm": "a brand new password",
+    }).get_data(as_text=True)
     assert "current password is not right" in html
 
 
@@ -183,5 +186,6 @@ def test_cli_creates_an_admin(app):
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.email == "ops@example.org"))
     assert user.role == "admin"
-    duplicate = runner.invoke(args=["users", "create", "--email", "ops@example.org", "--password", "scripted install pw"])
+    duplicate = runner.invoke(args=["users", "create", "--email", "ops@example.org",
+                                    "--password", "scripted install pw"])
     assert duplicate.exit_code != 0 and "already exists" in duplicate.output

@@ -101,7 +101,7 @@ def test_many_people_signing_in_at_once_run_only_a_few_password_hashes_at_a_time
     hasher = CountingHasher(monkeypatch)
 
     emails = [person.email for person in people]
-    answers = all_at_once(list(zip(browsers, emails)),
+    answers = all_at_once(list(zip(browsers, emails, strict=True)),
                           lambda pair: pair[0].post("/login", {"email": pair[1], "password": "a guess"}))
 
     assert all("Email or password is incorrect." in a.text for a in answers)

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import AuthEvent
-from app.security.audit import AuditLog
 from app.extensions import db
+from app.security.audit import AuditLog
 from tests.conftest import csrf_token_of
 from tests.factories import PASSWORD, make_user
 
@@ -107,6 +107,7 @@ def test_every_attempt_is_recorded_with_ip_and_user_agent(client):
                 headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/150.0"})
     client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token_of(client)},
                 headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/150.0"})
-    events = db.session.scalars(select(AuthEvent).where(AuthEvent.event_type == "login").order_by(AuthEvent.created_at)).all()
+    events = db.session.scalars(select(AuthEvent).where(AuthEvent.event_type == "login")
+                                .order_by(AuthEvent.created_at)).all()
     assert [(e.success, e.failure_reason) for e in events] == [(False, "bad_password"), (True, None)]
     assert all(e.user_id == user.id and e.ip_address == "127.0.0.1" and "Chrome" in e.user_agent for e in events)

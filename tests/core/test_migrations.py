@@ -1,9 +1,9 @@
 """The schema comes only from migrations, and they match the models exactly."""
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import pytest
 from sqlalchemy import select
 
 from app.chat.search_index import is_search_index_object

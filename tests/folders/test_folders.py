@@ -145,7 +145,8 @@ def test_other_users_folders_answer_404_and_are_no_move_target(login_as):
     mine = make_conversation(intruder.user)
     assert intruder.get(f"/chat/folders/{folder.id}").status_code == 404
     for path, data in [(f"/chat/folders/{folder.id}", {"name": "x", "color": "gray", "icon": "folder"}),
-                       (f"/chat/folders/{folder.id}/delete", {}), (f"/chat/folders/{folder.id}/move", {"direction": "up"}),
+                       (f"/chat/folders/{folder.id}/delete", {}),
+                       (f"/chat/folders/{folder.id}/move", {"direction": "up"}),
                        (f"/chat/folders/{folder.id}/expanded", {"expanded": "0"}),
                        (f"/chat/{mine.id}/folder", {"folder_id": str(folder.id)})]:
         assert intruder.post(path, data).status_code == 404, path

@@ -17,7 +17,8 @@ OVERFLOWING_TEXT_JS = """() => {
       + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "");
   const found = [];
   for (const el of document.querySelectorAll("body *")) {
-    if (el.closest(onPurpose) || !el.checkVisibility({visibilityProperty: true})) continue;  // e.g. in a closed <details>
+    // Not visible: e.g. in a closed <details>.
+    if (el.closest(onPurpose) || !el.checkVisibility({visibilityProperty: true})) continue;
     const style = getComputedStyle(el);
     if (style.display === "none" || style.display === "inline" || style.visibility === "hidden") continue;
     if (style.overflowX !== "visible") continue;

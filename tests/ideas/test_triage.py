@@ -13,7 +13,8 @@ from tests.ideas.factories import make_idea
 
 
 def audit_entries(idea) -> list[AuditLog]:
-    return list(db.session.scalars(select(AuditLog).where(AuditLog.entity_type == "idea", AuditLog.entity_id == str(idea.id))
+    return list(db.session.scalars(select(AuditLog)
+                                   .where(AuditLog.entity_type == "idea", AuditLog.entity_id == str(idea.id))
                                    .order_by(AuditLog.created_at, AuditLog.id)))
 
 
@@ -52,7 +53,8 @@ def test_triage_is_saved_and_audited_with_before_and_after(login_as, role):
 def test_completing_records_who_and_when_and_reopening_clears_it(login_as):
     moderator = login_as("moderator")
     idea = make_idea()
-    assert moderator.post(f"/ideas/{idea.id}/triage", {"status": "completed", "priority_level": "medium"}).status_code == 303
+    response = moderator.post(f"/ideas/{idea.id}/triage", {"status": "completed", "priority_level": "medium"})
+    assert response.status_code == 303
     db.session.refresh(idea)
     assert idea.status == "completed" and idea.completed_by_id == moderator.user.id
     assert idea.completed_at is not None and idea.completed_at.tzinfo is not None

@@ -103,7 +103,8 @@ def test_tag_filter_needs_every_tag_given(login_as):
     make_prompt(other, title="Writing only", tags=("writing",), status="approved")
     make_prompt(other, title="Email only", tags=("email",), status="approved")
     make_prompt(other, title="Private both", tags=("writing", "email"))
-    assert sorted(titles(person.get("/prompts?tab=public&tags=writing").get_data(as_text=True))) == ["Both", "Writing only"]
+    writing = titles(person.get("/prompts?tab=public&tags=writing").get_data(as_text=True))
+    assert sorted(writing) == ["Both", "Writing only"]
     assert titles(person.get("/prompts?tab=public&tags=Writing,%20EMAIL").get_data(as_text=True)) == ["Both"]
     assert titles(person.get("/prompts?tab=public&tags=nothing-like-it").get_data(as_text=True)) == []
 

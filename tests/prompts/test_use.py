@@ -100,7 +100,8 @@ def test_template_syntax_in_a_prompt_is_never_evaluated(app, login_as):
     assert variables == {"config", "k"}
     values = {"var_0": "{{ 7*7 }}", "var_1": "{{ config.SECRET_KEY }}"}  # values are text too
     text = filled_text_for_use(person.user, use_event_id(person.post(f"/prompts/{prompt.id}/use", values)))
-    assert text.startswith("{{ 7*7 }} {{ 7*7 }} {{ ''.__class__.__mro__ }} {% for k in config %}{{ config.SECRET_KEY }}")
+    assert text.startswith("{{ 7*7 }} {{ 7*7 }} {{ ''.__class__.__mro__ }} "
+                           "{% for k in config %}{{ config.SECRET_KEY }}")
     assert secret not in text and "49" not in text
 
 

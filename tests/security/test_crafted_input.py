@@ -103,7 +103,7 @@ def test_a_non_finite_generation_option_is_refused_beside_its_field(login_as, va
     person = login_as("user")
     fields = {"temperature": "Temperature", "top_p": "Top p", "frequency_penalty": "Frequency penalty",
               "presence_penalty": "Presence penalty"}
-    response = person.post("/chat", {"content": "Keep this text", **{name: value for name in fields}})
+    response = person.post("/chat", {"content": "Keep this text", **dict.fromkeys(fields, value)})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     for label in fields.values():
@@ -344,7 +344,7 @@ def test_every_field_of_every_route_takes_each_kind_of_crafted_value(walk):
         path = _plain_path(rule, world)
         for value in BATTERY:
             alone = [{name: value} for name in names] if value in NUMBER_LIKE and len(names) > 1 else []
-            attempts = [{name: value for name in names}] + alone
+            attempts = [dict.fromkeys(names, value)] + alone
             for crafted in attempts:
                 errors.records.clear()
                 # In the query string and in the form: a name is read from one or the other.

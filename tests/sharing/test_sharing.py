@@ -39,7 +39,8 @@ def test_tokens_are_long_random_and_unique(login_as):
 
 def test_visitor_sees_the_snapshot_and_nothing_private(client, login_as):
     person = login_as("user", email="owner-secret@example.org")
-    conversation = make_conversation(person.user, messages=4, title="Shared plans", system_prompt="SECRET SYSTEM PROMPT")
+    conversation = make_conversation(person.user, messages=4, title="Shared plans",
+                                     system_prompt="SECRET SYSTEM PROMPT")
     link = share(person, conversation)
     add_message(conversation, "user", "written after the link was made")
     response = client.get(f"/s/{link.share_token}")
@@ -166,7 +167,8 @@ def test_a_signed_in_visitor_continues_in_their_own_chats(login_as):
     copy_id = response.headers["Location"].rsplit("/", 1)[1]
     copy = db.session.get(Conversation, __import__("uuid").UUID(copy_id))
     assert copy.user_id == visitor.user.id and copy.title == "Recipe (continued)" and copy.folder_id is None
-    texts = db.session.scalars(select(Message.content).where(Message.conversation_id == copy.id).order_by(Message.id)).all()
+    texts = db.session.scalars(select(Message.content).where(Message.conversation_id == copy.id)
+                               .order_by(Message.id)).all()
     assert texts == [f"Message {n} from the {'user' if n % 2 == 0 else 'assistant'}" for n in range(4)]
     assert db.session.scalar(select(func.count(Message.id)).where(Message.conversation_id == conversation.id)) == 5
     assert visitor.get(f"/chat/{copy.id}").status_code == 200
