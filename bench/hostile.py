@@ -126,10 +126,10 @@ def main() -> None:
     add_database_arguments(parser)
     parser.add_argument("--runs", type=int, default=5, help="new chats per input (default %(default)s)")
     args = parser.parse_args()
-    set_echo_delay(0)
     bench_rendering()
     with database_from_args(args, "hostile") as database:
         app = make_app(database.url)
+        set_echo_delay(app, 0)
         engine = engine_of(app)
         emails, password, model_id = make_people(app, 3)
         server = LiveServer(app)

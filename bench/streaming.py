@@ -7,14 +7,18 @@ the forms and drives it like the browser does:
 
 1. new chat: POST /chat → 303 → GET the conversation page → open its `sse-connect` stream, timing
    POST start → first `event: delta` and → `event: done`. The demo provider (echo) yields every chunk
-   after STUDIO_ECHO_DELAY seconds; at 0 the provider costs nothing and what is left is Studio's own
+   after app.config["ECHO_DELAY_SECONDS"] seconds; at 0 the provider costs nothing and what is left is Studio's own
    overhead. The provider's own time to first token is read back from `model_requests`, so
    "added by Studio" = what the client saw − what the provider took. A short and a long answer give
    the cost of each extra token (the slope).
 2. sending cost: POST /chat/<id>/messages (as htmx sends it) into conversations of ~10 messages and
    into the seeded 1,000-message one, with the SQL statements of each POST; the SPEC wants both equal.
 3. --openai-fake: the same new-chat timing against tests/fakes/openai_server.py (the real OpenAI
-   client code over a local socket)."""
+   client code over a local socket).
+4. live formatting (first, and alone with --live-formatting-only): what the SSE endpoint does with a
+   20 KB answer with code and tables as it arrives in pieces, with live formatting on (each completed
+   block rendered once, app/chat/live.py) and off (escaped text only): CPU and bytes of the events,
+   against rendering the final answer once."""
 from __future__ import annotations
 
 import argparse
@@ -26,8 +30,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-
-os.environ.setdefault("STUDIO_ECHO_DELAY", "0")  # before the app exists; changed per run below
 
 from bench.common import (
     CLIENT_REQUEST_ID,
@@ -181,9 +183,10 @@ def ms(values: list[float], p: float) -> str:
     return fmt_ms(percentile(values, p) * 1000) if values else "-"
 
 
-def set_echo_delay(delay: float) -> None:
-    os.environ["STUDIO_ECHO_DELAY"] = repr(delay)  # read by EchoProvider() at each generation
-    os.environ["STUDIO_ECHO_SLOW_DELAY"] = repr(delay)  # the long answer's pace: the same
+def set_echo_delay(app, delay: float) -> None:
+    """The demo provider's pause between chunks, read from the app's config at each generation."""
+    app.config["ECHO_DELAY_SECONDS"] = delay
+    app.config["ECHO_SLOW_DELAY_SECONDS"] = delay  # the long answer's pace: the same
 
 
 def wait_idle(engine, timeout: float = 10.0) -> None:
@@ -200,12 +203,101 @@ def wait_idle(engine, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+# --- live formatting -------------------------------------------------------------------------------
+
+def live_answer_text(target_chars: int = 20_000) -> str:
+    """A model's long answer: prose with bold, links and inline code, lists, Python and SQL code, tables;
+    every section different (no two blocks alike, so a per-process cache of blocks cannot help)."""
+    sections: list[str] = []
+    number = 0
+    while sum(len(part) + 2 for part in sections) < target_chars:
+        number += 1
+        prose = (f"The **check number {number}** is whether the index is used: run `EXPLAIN` on query {number} "
+                 f"and look for a *sequential scan*. See [the manual](https://www.postgresql.org/docs/{number}/). ")
+        code = "\n".join(
+            ["```python", f"def summarise_{number}(rows: list[dict]) -> dict:",
+             f'    """Totals per key for part {number}, skipping empty values."""',
+             "    totals: dict[str, float] = {}"]
+            + [f"    for row in rows[{n}::{n + number}]:\n"
+               f"        totals[row['k{n}']] = totals.get(row['k{n}'], 0) + row['v']" for n in range(8)]
+            + ["    return totals", "```"])
+        sql = (f"```sql\nSELECT user_id, count(*) AS n\nFROM messages\n"
+               f"WHERE created_at > now() - interval '{number} days'\n"
+               "GROUP BY user_id\nORDER BY n DESC\nLIMIT 20;\n```")
+        table = "| step | time (ms) | share | note |\n| --- | ---: | ---: | :--- |\n" + "\n".join(
+            f"| step {number}.{n} | {n * number * 3.7:.1f} | {n * 2}% | **{'fast' if n % 2 else 'slow'}** path, "
+            "`cached` |" for n in range(1, 9))
+        sections += [f"## Part {number}", prose * 3, f"1. Measure part {number} first.\n2. Change one thing.\n"
+                     "3. Measure again.", code, prose * 2, table,
+                     sql if number % 2 else f"- point {number}\n- another point\n  - nested", prose]
+    return "\n\n".join(sections)
+
+
+def bench_live_formatting(repeats: int = 5) -> None:
+    """CPU and SSE bytes of one viewer's stream, live formatting on and off, against the final render."""
+    from app.chat.live import LiveAnswer
+    from app.chat.streaming import sse_frame
+    from app.core import markdown_blocks
+    from app.core.markdown import render_markdown_safe
+    from app.core.markdown_blocks import completed_blocks
+
+    text = live_answer_text()
+    final_html = render_markdown_safe(text)
+    message_id = uuid.uuid4()
+
+    def stream(pieces: list[str], live: bool) -> int:
+        """The events the SSE endpoint writes for these pieces; returns their size in bytes."""
+        answer = LiveAnswer(message_id, "", enabled=live)
+        markdown_blocks._CACHE.clear()  # the first viewer: every block rendered
+        size, offset = 0, 0
+        for piece in pieces:
+            offset += len(piece)
+            blocks = answer.read(piece)
+            size += len(sse_frame("delta", html.escape(piece, quote=False), None if blocks else f"{offset}.0").encode())
+            if blocks:
+                size += len(sse_frame("blocks", blocks, f"{offset}.0").encode())
+        return size
+
+    def cpu_ms(work) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.process_time()
+            work()
+            times.append(time.process_time() - started)
+        return sorted(times)[len(times) // 2] * 1000
+
+    final_ms = cpu_ms(lambda: render_markdown_safe(text))
+    blocks, _ = completed_blocks(text)
+    rows = []
+    for piece_chars, label in ((50, "50 chars (a 200 ms flush at ~60 tokens/s)"), (16, "16 chars (every few tokens)")):
+        pieces = [text[start:start + piece_chars] for start in range(0, len(text), piece_chars)]
+        off_ms = cpu_ms(lambda pieces=pieces: stream(pieces, False))
+        on_ms = cpu_ms(lambda pieces=pieces: stream(pieces, True))
+        off_bytes, on_bytes = stream(pieces, False), stream(pieces, True)
+        rows.append([label, len(pieces), f"{off_ms:.1f}", f"{on_ms:.1f}", f"{(on_ms - off_ms) / final_ms:.2f}×",
+                     f"{(on_ms + final_ms) / (off_ms + final_ms):.2f}×",
+                     f"{off_bytes / 1000:.1f}", f"{on_bytes / 1000:.1f}",
+                     f"{on_bytes / len(final_html.encode()):.2f}×"])
+    print(f"\n# live formatting: a {len(text) / 1000:.1f} KB answer ({len(blocks)} blocks, "
+          f"{text.count('```') // 2} code blocks, {text.count('| --- |')} tables); final HTML "
+          f"{len(final_html.encode()) / 1000:.1f} KB, its render {final_ms:.1f} ms CPU (median of {repeats})")
+    print_table(["pieces of", "events", "CPU off ms", "CPU on ms", "live work ÷ final render",
+                 "(on + final) ÷ (off + final)", "SSE KB off", "SSE KB on", "SSE on ÷ final HTML"], rows,
+                title="Live formatting: one viewer's stream of the answer (the SSE endpoint's work, no database)")
+    markdown_blocks._CACHE.clear()
+    live_view_ms = cpu_ms(lambda: (markdown_blocks._CACHE.clear(), [markdown_blocks.render_block(b) for b in blocks]))
+    scan_ms = cpu_ms(lambda: completed_blocks(text))
+    print(f"\nA reload at the end of the answer renders its blocks once ({live_view_ms:.1f} ms cold, cached per "
+          f"process after); a reconnect only scans ({scan_ms:.2f} ms).")
+
+
 # --- the benchmark ---------------------------------------------------------------------------------
 
-def bench_new_chats(browser: Browser, engine, model_id: str, runs: int, delays: list[float], label: str) -> None:
+def bench_new_chats(browser: Browser, app, engine, model_id: str, runs: int, delays: list[float],
+                    label: str) -> None:
     rows, slope_rows = [], []
     for delay in delays:
-        set_echo_delay(delay)
+        set_echo_delay(app, delay)
         by_kind: dict[str, list[Run]] = {"short": [], "long": []}
         browser.new_chat(SHORT_PROMPT, model_id)  # warm-up
         for _ in range(runs):
@@ -245,7 +337,7 @@ def bench_sending(browser: Browser, engine, app, seeded, model_id: str, sends: i
 
     from app.chat.models import Conversation, Message
 
-    set_echo_delay(0)
+    set_echo_delay(app, 0)
     with engine.connect() as conn:
         small_ids = list(conn.scalars(select(Conversation.id).where(
             Conversation.user_id == seeded.heavy_user_id, Conversation.is_archived.is_(False),
@@ -344,8 +436,13 @@ def main() -> None:
     parser.add_argument("--show-queries", action="store_true", help="print the SQL statements of a send")
     parser.add_argument("--openai-fake", action="store_true",
                         help="also time new chats against tests/fakes/openai_server.py")
+    parser.add_argument("--live-formatting-only", action="store_true",
+                        help="only the live formatting measurement (no database, no server)")
     args = parser.parse_args()
     delays = [float(value) for value in args.echo_delays.split(",") if value.strip()]
+    bench_live_formatting()
+    if args.live_formatting_only:
+        return
 
     with database_from_args(args, "streaming") as database:
         app = make_app(database.url)
@@ -364,7 +461,7 @@ def main() -> None:
             model_id = str(seeded.model_id)
             print(describe_machine(engine))
             print(f"# {database.label}; app at {server.url} (werkzeug, threaded); demo model id {model_id}")
-            bench_new_chats(browser, engine, model_id, args.runs, delays, "demo provider (echo)")
+            bench_new_chats(browser, app, engine, model_id, args.runs, delays, "demo provider (echo)")
             bench_sending(browser, engine, app, seeded, model_id, args.sends, args.show_queries)
             if args.openai_fake:
                 bench_openai_fake(browser, engine, app, args.runs, delays)

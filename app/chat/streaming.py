@@ -23,6 +23,7 @@ from app.ai_models.models import AIModel
 from app.ai_models.services import provider_stream, stream_from
 from app.chat.context import FittedContext, fit_for_answer, record_failed_attempt, stream_fitting
 from app.chat import model_requests
+from app.chat.live import LiveAnswer
 from app.chat.models import Conversation, Message, ModelRequest
 from app.chat.services import DEFAULT_TITLE, HEARTBEAT_STALE_AFTER, heuristic_title
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
@@ -373,6 +374,7 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
     the final message HTML from `render_final(message)`."""
     started = time.monotonic()
     last_sent = started
+    live = LiveAnswer.resume(message_id, text_offset)
     while True:
         progress = _read_progress(message_id, text_offset, reasoning_offset)
         if progress is None:
@@ -385,7 +387,12 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
             last_sent = time.monotonic()
         if new_text:
             text_offset = text_length
-            yield sse_frame("delta", html.escape(new_text, quote=False), f"{text_offset}.{reasoning_offset}")
+            # Completed blocks follow as HTML (see live.py); then only that event carries the id.
+            blocks = live.read(new_text)
+            event_id = f"{text_offset}.{reasoning_offset}"
+            yield sse_frame("delta", html.escape(new_text, quote=False), None if blocks else event_id)
+            if blocks:
+                yield sse_frame("blocks", blocks, event_id)
             last_sent = time.monotonic()
         if status == "streaming" and heartbeat_at is not None and utcnow() - heartbeat_at > HEARTBEAT_STALE_AFTER:
             message = db.session.get(Message, message_id)

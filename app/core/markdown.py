@@ -380,11 +380,13 @@ def _build_markdown() -> MarkdownIt:
 _MARKDOWN = _build_markdown()
 
 
-def render_markdown_safe(text: str | None) -> str:
-    """Render Markdown to HTML that is safe to insert into a page as-is."""
+def render_markdown_safe(text: str | None, *, budget_seconds: float | None = None) -> str:
+    """Render Markdown to HTML that is safe to insert into a page as-is, within `budget_seconds`
+    (RENDER_BUDGET_SECONDS unless given; see the module's docstring)."""
     if not text:
         return ""
-    env = {"render_deadline": time.perf_counter() + RENDER_BUDGET_SECONDS}
+    budget = RENDER_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    env = {"render_deadline": time.perf_counter() + budget}
     return _CLEANER.clean(_MARKDOWN.render(_LONE_SURROGATE.sub("\ufffd", text), env))
 
 

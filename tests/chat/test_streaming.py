@@ -38,6 +38,12 @@ def text_of(events) -> str:
     return html.unescape("".join(e.data for e in events if e.event == "delta"))
 
 
+def up_to_last_id(events):
+    """The events a browser has taken in as of its Last-Event-ID (a `delta` right before `blocks` has none)."""
+    last = max(number for number, event in enumerate(events) if event.id)
+    return events[:last + 1]
+
+
 def test_the_answer_streams_as_events_and_ends_with_the_rendered_message(app, live_server):
     user = make_user()
     client = signed_in_http_client(live_server, user)
@@ -52,8 +58,10 @@ def test_the_answer_streams_as_events_and_ends_with_the_rendered_message(app, li
     answer = db.session.scalar(select(Message).where(Message.role == "assistant"))
     assert answer.status == "complete" and text_of(events) == answer.content
     assert 'class="message-body" hx-disable' in events[-1].data and "<code" in events[-1].data
-    offsets = [int(e.id.split(".")[0]) for e in deltas]
+    offsets = [int(e.id.split(".")[0]) for e in events[:-1] if e.id]
     assert offsets == sorted(offsets) and offsets[-1] == len(answer.content)
+    # Finished blocks arrive formatted as they complete (live.py); the code block among them.
+    assert any(e.event == "blocks" and "<pre><code" in e.data for e in events)
 
 
 def test_reloading_mid_answer_shows_the_text_so_far_and_continues(app, live_server):
@@ -61,18 +69,21 @@ def test_reloading_mid_answer_shows_the_text_so_far_and_continues(app, live_serv
     client = signed_in_http_client(live_server, user)
     conversation_path, stream_url = open_new_chat(client, SLOW)
     with client.stream("GET", stream_url) as response:
-        first_part = read_events(response, limit=3)
+        first_part = up_to_last_id(read_events(response, limit=3))
     last_id = first_part[-1].id
     time.sleep(0.3)
-    # The reload: the page has the text written so far, and its stream link starts after it.
+    # The reload: the page has the text written so far (finished blocks formatted, the block being
+    # written as text), and its stream link starts after it.
     page = client.get(conversation_path).text
     resumed_url = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
-    shown = html.unescape(re.search(r'sse-swap="delta" hx-swap="beforeend">(.*?)</div>', page, re.S).group(1))
-    assert shown.startswith(text_of(first_part)) and len(shown) > len(text_of(first_part))
+    shown_length = int(re.search(r"after=(\d+)\.", resumed_url).group(1))
+    written = html.unescape(re.search(r'sse-swap="delta" hx-swap="beforeend">(.*?)</div>', page, re.S).group(1))
+    assert shown_length > len(text_of(first_part)) and "<p>You said: [[echo:slow]] tell me a long story</p>" in page
     with client.stream("GET", resumed_url) as response:
         rest = read_events(response)
     answer = db.session.scalar(select(Message).where(Message.role == "assistant"))
-    assert answer.status == "complete" and shown + text_of(rest) == answer.content
+    assert answer.status == "complete" and answer.content[:shown_length].endswith(written)
+    assert answer.content[:shown_length] + text_of(rest) == answer.content
     # A browser's automatic reconnect sends Last-Event-ID: the stream resumes after it, nothing repeated.
     with client.stream("GET", stream_url, headers={"Last-Event-ID": last_id}) as response:
         after_id = read_events(response)
