@@ -79,6 +79,19 @@ def build_config(instance_path: Path) -> dict:
         "MAX_CONCURRENT_HASHES": int(os.environ.get("STUDIO_MAX_CONCURRENT_HASHES", 4)),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
+        # Imports: the largest upload (stored on disk, read by a background job) and where uploads
+        # wait; what one person may hold, imports included (conversations, and message text in MB).
+        "IMPORT_MAX_BYTES": int(os.environ.get("STUDIO_IMPORT_MAX_MB", 500)) * 1024 * 1024,
+        "IMPORT_UPLOAD_DIR": os.environ.get("STUDIO_IMPORT_UPLOAD_DIR") or str(instance_path / "imports"),
+        "IMPORT_BATCH_SIZE": int(os.environ.get("STUDIO_IMPORT_BATCH_SIZE", 25)),
+        "MAX_CONVERSATIONS_PER_USER": int(os.environ.get("STUDIO_MAX_CONVERSATIONS_PER_USER", 100_000)),
+        "MAX_STORAGE_MB_PER_USER": int(os.environ.get("STUDIO_MAX_STORAGE_MB_PER_USER", 2048)),
+        # Background jobs: a worker thread in each app process (off when only `flask jobs work` should
+        # run them), how often idle workers look, when a silent worker's job is taken over, retry wait.
+        "JOBS_WORKER_THREAD": _bool("STUDIO_JOBS_WORKER_THREAD", True),
+        "JOBS_POLL_SECONDS": float(os.environ.get("STUDIO_JOBS_POLL_SECONDS", 2.0)),
+        "JOBS_STALE_SECONDS": float(os.environ.get("STUDIO_JOBS_STALE_SECONDS", 60.0)),
+        "JOBS_RETRY_BASE_SECONDS": float(os.environ.get("STUDIO_JOBS_RETRY_BASE_SECONDS", 5.0)),
         # Request rates (Flask-Limiter). memory:// counts in each process; a shared store such as
         # redis://host:6379 makes the rates hold across processes and hosts.
         "RATELIMIT_STORAGE_URI": os.environ.get("STUDIO_RATELIMIT_STORAGE_URI", "memory://"),

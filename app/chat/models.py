@@ -45,6 +45,9 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
     client_request_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     # Replace the turns left out of a request by a running summary (written by the admin's summary model).
     is_summary_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where an imported conversation came from (ChatGPT's conversation id, a Studio export's id, or a
+    # content hash): importing the same file again finds it and adds nothing.
+    import_source_id: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
 
     model = relationship("AIModel", lazy="joined")
 
@@ -53,6 +56,8 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
               "last_activity_at", "id"),
         Index("ix_nexus_conversations_folder", "folder_id", "is_archived", "is_pinned", "last_activity_at"),
         UniqueConstraint("user_id", "client_request_id", name="uq_nexus_conversations_client_request"),
+        Index("uq_nexus_conversations_import_source", "user_id", "import_source_id", unique=True,
+              postgresql_where=text("import_source_id IS NOT NULL"), sqlite_where=text("import_source_id IS NOT NULL")),
     )
 
 

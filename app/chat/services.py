@@ -577,17 +577,18 @@ class ImportedMessage:
 
 def add_imported_conversation(user, title: str, messages: list[ImportedMessage], *,
                               created_at: datetime | None = None, model: AIModel | None = None,
-                              system_prompt: str | None = None) -> Conversation:
-    """Add a finished conversation (from an export) to the current transaction; the caller commits,
-    so a file imports whole or not at all. Text is stored as written and rendered safely once: pass
-    `content_html` already rendered, or rendering runs here, inside the caller's write transaction."""
+                              system_prompt: str | None = None, source_id: str | None = None) -> Conversation:
+    """Add a finished conversation (from an export) to the current transaction; the caller commits
+    (a batch of an import at a time). Text is stored as written and rendered safely once: pass
+    `content_html` already rendered, or rendering runs here, inside the caller's write transaction.
+    `source_id` (unique per user) marks where it came from, so an import never adds it twice."""
     now = utcnow()
     created_at = created_at or now
     last_at = max((m.created_at for m in messages if m.created_at), default=created_at)
     conversation = Conversation(
         user_id=user.id, title=(title or DEFAULT_TITLE).strip()[:MAX_TITLE_CHARS] or DEFAULT_TITLE,
         model_id=model.id if model else None, is_title_set_by_user=True, message_count=len(messages),
-        system_prompt=system_prompt,
+        system_prompt=system_prompt, import_source_id=source_id,
         last_message_at=last_at if messages else None, last_activity_at=last_at, created_at=created_at)
     db.session.add(conversation)
     db.session.flush()
@@ -602,6 +603,24 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
                 [{"type": "data", "data_content": {"imported_model": imported.model_name}}] if imported.model_name else [])))
     db.session.flush()
     return conversation
+
+
+def imported_source_ids(user, source_ids: list[str]) -> set[str]:
+    """Which of these import source ids the user's conversations already carry."""
+    if not source_ids:
+        return set()
+    return set(db.session.scalars(select(Conversation.import_source_id).where(
+        Conversation.user_id == user.id, Conversation.import_source_id.in_(source_ids))))
+
+
+def stored_totals(user) -> tuple[int, int]:
+    """What the user holds: (conversations, characters of message text)."""
+    conversations = db.session.scalar(select(func.count()).select_from(Conversation)
+                                      .where(Conversation.user_id == user.id))
+    characters = db.session.scalar(  # through the conversations, whose user_id is indexed
+        select(func.coalesce(func.sum(func.length(Message.content)), 0))
+        .join(Conversation, Conversation.id == Message.conversation_id).where(Conversation.user_id == user.id))
+    return conversations or 0, int(characters or 0)
 
 
 def continue_conversation(user, source: Conversation, messages: list[ImportedMessage]) -> Conversation:

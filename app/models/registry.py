@@ -4,6 +4,7 @@ from app.auth import models as auth_models  # noqa: F401
 from app.chat import models as chat_models  # noqa: F401
 from app.folders import models as folders_models  # noqa: F401
 from app.ideas import models as ideas_models  # noqa: F401
+from app.jobs import models as jobs_models  # noqa: F401
 from app.nav import models as nav_models  # noqa: F401
 from app.prompts import models as prompts_models  # noqa: F401
 from app.security import audit as audit_models  # noqa: F401

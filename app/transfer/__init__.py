@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("transfer", __name__)
 
-from app.transfer import routes  # noqa: E402,F401
+from app.transfer import jobs, routes  # noqa: E402,F401

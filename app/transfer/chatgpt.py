@@ -65,9 +65,9 @@ def parse(document) -> ParsedFile:
         try:
             conversations.append(parse_conversation(item))
         except ConversationSkipped as error:
-            skipped.append(Skipped(_label(item, position), str(error)))
+            skipped.append(Skipped(label(item, position), str(error)))
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
-            skipped.append(Skipped(_label(item, position), UNREADABLE))
+            skipped.append(Skipped(label(item, position), UNREADABLE))
     return ParsedFile(SOURCE, conversations, skipped)
 
 
@@ -110,7 +110,7 @@ def parse_conversation(item) -> ParsedConversation:
         model_provider="openai", model_id=clean_model_name(item.get("default_model_slug")))
 
 
-def _label(item, position: int) -> str:
+def label(item, position: int) -> str:
     title = item.get("title") if isinstance(item, dict) else None
     if isinstance(title, str) and title.strip():
         short = " ".join(clean_text(title).split())

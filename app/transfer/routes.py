@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, render_template, request
+from flask import Response, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.chat import services as chat_services
+from app.core.pages import done, render_page
 from app.extensions import csrf
 from app.security import rate_limits
 from app.security.roles import acting_user, login_required
@@ -15,8 +16,6 @@ from app.transfer.forms import ImportForm
 from app.transfer.records import ImportRefused
 
 CSRF_FAILED = "Your form expired or was not sent from this site. Reload the page and try again."
-TOO_LARGE = (f"The file is larger than {services.MAX_IMPORT_BYTES // (1024 * 1024)} MB, so it was not read. "
-             "Nothing was imported.")
 
 
 def _export(conversation_id: uuid.UUID, export, mimetype: str) -> Response:
@@ -42,11 +41,16 @@ def export_json(conversation_id: uuid.UUID):
     return _export(conversation_id, services.export_json, "application/json")
 
 
-def _import_page(form, report=None, error=None, status=200):
-    return render_template("transfer/import.html", form=form, report=report, error=error,
-                           max_megabytes=services.MAX_IMPORT_BYTES // (1024 * 1024),
-                           max_conversations=services.MAX_IMPORT_CONVERSATIONS,
-                           max_messages=services.MAX_IMPORT_MESSAGES), status
+def _import_page(form, error=None, status=200):
+    config = current_app.config
+    return render_template("transfer/import.html", form=form, error=error,
+                           max_megabytes=config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+                           max_conversations=config["MAX_CONVERSATIONS_PER_USER"]), status
+
+
+def _too_large() -> str:
+    return (f"The file is larger than {current_app.config['IMPORT_MAX_BYTES'] // (1024 * 1024)} MB, so it was not "
+            "read. Nothing was imported.")
 
 
 @bp.get("/chat/import")
@@ -57,28 +61,49 @@ def import_form():
 
 
 # The global CSRF check reads the body under the app's 2 MB limit before any view runs; this view
-# raises the limit for itself first, then the form checks its own CSRF token.
+# raises the limit for itself first, then the form checks its own CSRF token. Werkzeug spools the
+# file part to a temporary file, and start_import copies it to the upload folder in chunks.
 @bp.post("/chat/import")
 @csrf.exempt
 @login_required
 @rate_limits.imports
 def import_conversations():
-    """Import an uploaded ChatGPT or Studio export and show what was imported and what was skipped."""
-    request.max_content_length = services.MAX_IMPORT_BYTES
+    """Store an uploaded ChatGPT or Studio export, queue its import and show its progress page."""
+    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
     try:
         form = ImportForm()
         is_valid = form.validate()
     except RequestEntityTooLarge:
-        return _import_page(ImportForm(formdata=None), error=TOO_LARGE, status=413)
+        return _import_page(ImportForm(formdata=None), error=_too_large(), status=413)
     if form.csrf_token.errors:
         return _import_page(ImportForm(formdata=None), error=CSRF_FAILED, status=400)
     if not is_valid:
         return _import_page(form, status=422)
     try:
-        data = form.file.data.read(services.MAX_IMPORT_BYTES + 1)
-        report = services.import_file(acting_user(), data)
+        job = services.start_import(acting_user(), form.file.data.stream)
     except RequestEntityTooLarge:
-        return _import_page(ImportForm(formdata=None), error=TOO_LARGE, status=413)
+        return _import_page(ImportForm(formdata=None), error=_too_large(), status=413)
     except ImportRefused as refused:
         return _import_page(ImportForm(formdata=None), error=refused.message, status=422)
-    return _import_page(ImportForm(formdata=None), report=report)
+    return redirect(url_for("transfer.import_progress", job_id=job.id), code=303)
+
+
+@bp.get("/chat/import/<uuid:job_id>")
+@login_required
+def import_progress(job_id: uuid.UUID):
+    """An import's progress (the page, or for htmx's poll the progress part), then its report."""
+    job = services.get_import_for(acting_user(), job_id)
+    response = make_response(render_page("transfer/progress.html", {"import-progress": "transfer/_progress.html"},
+                                         job=job, progress=job.progress or {}, report=services.report_of(job),
+                                         form=ImportForm(formdata=None)))
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.post("/chat/import/<uuid:job_id>/cancel")
+@login_required
+def cancel_import(job_id: uuid.UUID):
+    """Stop an import after its current batch; what was imported stays."""
+    job = services.cancel_import(acting_user(), job_id)
+    return done("Import cancelled. The conversations imported so far were kept.",
+                url_for("transfer.import_progress", job_id=job.id))

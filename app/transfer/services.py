@@ -1,10 +1,14 @@
 """Export a conversation (Markdown, Studio JSON) and import a file of conversations (ChatGPT's
-conversations.json, Studio JSON) whole or not at all. Services take the acting user and plain values;
-they never read the request. Reading and writing the formats are pure functions below the imports."""
+conversations.json, Studio JSON) of any size: the upload is stored and a background job (app/transfer/
+jobs.py) writes it in batches, never the same conversation twice. Services take the acting user and
+plain values; they never read the request."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
+import os
 import re
 import unicodedata
 import uuid
@@ -13,14 +17,19 @@ from datetime import datetime
 from decimal import Decimal
 from urllib.parse import quote
 
+from flask import current_app
+from sqlalchemy import select
+
 from app.ai_models import services as model_services
 from app.chat import services as chat_services
 from app.chat.services import ImportedMessage
 from app.core.markdown import render_markdown_safe
-from app.errors import is_database_busy
+from app.errors import NotFound
 from app.extensions import db
+from app.jobs import runner
+from app.jobs.models import Job
 from app.models.base import utcnow
-from app.transfer import chatgpt
+from app.transfer import chatgpt, reader
 from app.transfer.records import (
     ConversationSkipped,
     ImportRefused,
@@ -38,17 +47,17 @@ from app.transfer.records import (
 
 log = logging.getLogger(__name__)
 
-FORMAT = "studio-export"
-FORMAT_VERSION = 1
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
-MAX_IMPORT_CONVERSATIONS = 1_000
-MAX_IMPORT_MESSAGES = 10_000
-MAX_JSON_DEPTH = 64  # real ChatGPT exports nest 12 levels
-# Objects and lists, counted on the raw bytes before parsing: a real export has one per ~330 bytes
-# (63,000 in 20 MB), while 20 MB of "{}," would parse into 6.6 million dicts (about 500 MB).
-MAX_JSON_CONTAINERS = 1_000_000
+FORMAT = reader.STUDIO_FORMAT
+FORMAT_VERSION = reader.STUDIO_FORMAT_VERSION
 STUDIO_SOURCE = "a Studio export"
 IMPORTED_ROLES = {"user", "assistant"}
+IMPORT_JOB = "import"
+SHOWN_IN_REPORT = 200  # conversations listed on the report (imported, skipped); the rest are counted
+MAX_SOURCE_ID_CHARS = 150
+SOURCES = {"chatgpt": chatgpt.SOURCE, "studio": STUDIO_SOURCE}
+# Files up to this size are scanned whole while the upload is answered, so a broken small file is
+# refused on the spot as before; larger ones are scanned by the job (the upload must answer at once).
+SCAN_IN_REQUEST_BYTES = 2 * 1024 * 1024
 
 
 # --- importing -------------------------------------------------------------------------------------
@@ -64,54 +73,156 @@ class ImportedItem:
 
 @dataclass
 class ImportReport:
-    """What one file gave: the conversations written (with notes) and those skipped (with reasons)."""
+    """What one file gave: the conversations written (with notes), those skipped (with reasons) and
+    those already imported before. The lists hold the first SHOWN_IN_REPORT; the counts hold all."""
 
     source: str
     imported: list[ImportedItem]
     skipped: list[Skipped]
+    imported_count: int | None = None
+    skipped_count: int | None = None
+    already_count: int = 0
+    messages: int | None = None
+
+    def __post_init__(self):
+        if self.imported_count is None:
+            self.imported_count = len(self.imported)
+        if self.skipped_count is None:
+            self.skipped_count = len(self.skipped)
 
     @property
     def message_count(self) -> int:
+        if self.messages is not None:
+            return self.messages
         return sum(item.message_count for item in self.imported)
 
 
-def import_file(user, data: bytes) -> ImportReport:
-    """Read the file and write its conversations in one transaction: all of them or none.
-    Raises ImportRefused (nothing written) for a file that cannot be read or breaks a limit.
-
-    Parsing, rendering and model matching all happen before the transaction opens, so the write
-    (which holds SQLite's one write lock) is only the inserts: other people's sends never wait for
-    this file's Markdown."""
-    parsed = read_export(data)
-    imported: list[ImportedItem] = []
-    if not parsed.conversations:
-        return ImportReport(parsed.source, imported, parsed.skipped)
-    render_answers(parsed)
-    matcher = _ModelMatcher(user)
-    models = [matcher.find(c.model_provider, c.model_id) for c in parsed.conversations]
+def start_import(user, stream) -> Job:
+    """Store the uploaded file on disk (checking its bytes on the way) and queue the job that imports
+    it; the same file again resumes its unfinished import instead of starting a second one.
+    Raises ImportRefused (nothing stored) for a file refused whole."""
+    config = current_app.config
+    stored = reader.store_upload(stream, config["IMPORT_UPLOAD_DIR"], config["IMPORT_MAX_BYTES"])
     try:
-        for conversation, model in zip(parsed.conversations, models):
-            written = chat_services.add_imported_conversation(
-                user, conversation.title, conversation.messages, created_at=conversation.created_at,
-                model=model, system_prompt=conversation.system_prompt)
-            imported.append(ImportedItem(written.id, written.title, len(conversation.messages),
-                                         written.created_at, conversation.notes))
+        if stored.size <= SCAN_IN_REQUEST_BYTES:
+            with open(stored.path, "rb") as file:
+                reader.scan(file)
+        job = _job_for_upload(user, stored)
         db.session.commit()
-    except Exception as error:
-        # Whatever failed, the file imports whole or not at all; the person gets a message, not a 500.
+    except BaseException:
         db.session.rollback()
-        if is_database_busy(error):
-            raise  # another writer held the lock: "busy, try again" (503), nothing was written
-        log.exception("import of %s failed; rolled back", parsed.source)
-        raise ImportRefused("The database refused part of this file, so nothing was imported. "
-                            "Nothing of it was kept; try again, or import a smaller file.")
-    return ImportReport(parsed.source, imported, parsed.skipped)
+        _remove(stored.path)
+        raise
+    runner.wake()
+    return job
 
 
-def render_answers(parsed: ParsedFile) -> None:
-    """Give every answer of the file its sanitised HTML, one message at a time (each within the
-    Markdown budget), replacing the messages in place rather than building a second copy."""
-    for conversation in parsed.conversations:
+def _job_for_upload(user, stored: reader.StoredFile) -> Job:
+    key = f"sha256:{stored.sha256}"
+    earlier = db.session.scalar(select(Job).where(
+        Job.user_id == user.id, Job.kind == IMPORT_JOB, Job.dedupe_key == key,
+        Job.status.in_(("queued", "running", "failed", "cancelled"))).order_by(Job.created_at.desc()).limit(1))
+    if earlier is not None and earlier.status in ("queued", "running") and not runner.is_stale(earlier):
+        _remove(stored.path)  # already on its way: show its progress
+        return earlier
+    if earlier is not None:
+        # Interrupted (its worker stopped), cancelled or failed: carry on from where it stopped.
+        _remove(earlier.payload.get("path"))
+        earlier.payload = {**earlier.payload, "path": stored.path}
+        earlier.progress = {**(earlier.progress or {}), "resumed_count": (earlier.progress or {}).get(
+            "resumed_count", 0) + 1, "cancelled": False}
+        runner.requeue(earlier)
+        return earlier
+    return runner.enqueue(IMPORT_JOB, {"path": stored.path, "size": stored.size, "sha256": stored.sha256},
+                          user=user, dedupe_key=key, progress={"phase": "waiting", "size": stored.size})
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def get_import_for(user, job_id: uuid.UUID) -> Job:
+    """The user's import job; NotFound for anyone else's."""
+    job = runner.get_job_for(user, job_id, IMPORT_JOB)
+    if job is None:
+        raise NotFound("No such import.")
+    if not job.is_finished:
+        runner.wake()  # a restarted process picks up what was waiting
+    return job
+
+
+def cancel_import(user, job_id: uuid.UUID) -> Job:
+    """Stop the user's import after its current batch; what was written stays."""
+    job = get_import_for(user, job_id)
+    was_queued = job.status == "queued"
+    runner.request_cancel(job)
+    db.session.commit()
+    if was_queued:
+        _remove(job.payload.get("path"))
+    return job
+
+
+def report_of(job: Job) -> ImportReport:
+    """The report of an import job so far (or finished), from the progress on its row."""
+    progress = job.progress or {}
+    imported = [ImportedItem(uuid.UUID(item["id"]), item["title"], item["message_count"],
+                             from_iso(item.get("created_at")), item.get("notes") or [])
+                for item in progress.get("items", [])]
+    skipped = [Skipped(item["label"], item["reason"]) for item in progress.get("skipped", [])]
+    return ImportReport(SOURCES.get(progress.get("kind"), "the file"), imported, skipped,
+                        imported_count=progress.get("imported", 0), skipped_count=progress.get("skipped_count", 0),
+                        already_count=progress.get("already", 0), messages=progress.get("messages", 0))
+
+
+def source_id_of(kind: str, item) -> str:
+    """Where a conversation came from: its id in the file (ChatGPT's conversation id, a Studio export's
+    conversation id), or for an entry without one a hash of its content."""
+    value = None
+    if isinstance(item, dict):
+        value = item.get("conversation_id") or item.get("id") if kind == "chatgpt" else item.get("id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_SOURCE_ID_CHARS and value.isprintable():
+        return f"{kind}:{value}"
+    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_item(kind: str, item, position: int) -> ParsedConversation | Skipped:
+    """One conversation of the file, read and cleaned, or why it was skipped."""
+    if item is reader.TOO_LARGE:
+        return Skipped(f"Conversation {position}", reader.TOO_LARGE.reason)
+    if kind == "studio":
+        label, read = _studio_label, _studio_conversation
+    else:
+        label, read = chatgpt.label, chatgpt.parse_conversation
+    try:
+        return read(item)
+    except ConversationSkipped as error:
+        return Skipped(label(item, position), str(error))
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
+        return Skipped(label(item, position), chatgpt.UNREADABLE if kind == "chatgpt"
+                       else "its structure could not be read")
+
+
+def read_export(data: bytes, max_bytes: int | None = None) -> ParsedFile:
+    """The conversations of a file held in memory (small files, tests), checked as an upload is;
+    ImportRefused says why not."""
+    reader.check_bytes(io.BytesIO(data), max_bytes or len(data) + 1)
+    shape = reader.scan(io.BytesIO(data))
+    conversations, skipped = [], []
+    for position, item in reader.conversations(io.BytesIO(data), shape):
+        result = parse_item(shape.kind, item, position)
+        (skipped if isinstance(result, Skipped) else conversations).append(result)
+    return ParsedFile(SOURCES[shape.kind], conversations, skipped)
+
+
+def render_answers(conversations: list[ParsedConversation]) -> None:
+    """Give every answer its sanitised HTML, one message at a time (each within the Markdown budget),
+    replacing the messages in place rather than building a second copy."""
+    for conversation in conversations:
         messages = conversation.messages
         for position, message in enumerate(messages):
             if message.role == "assistant" and message.content_html is None:
@@ -132,112 +243,6 @@ class _ModelMatcher:
             self.models = model_services.models_for_role(self.user.role)
         return next((m for m in self.models if m.model_id == model_id and (not provider or m.provider == provider)),
                     None)
-
-
-def read_export(data: bytes) -> ParsedFile:
-    """The conversations of an uploaded file, within the limits; ImportRefused says why not."""
-    document = decode_json(data)
-    if isinstance(document, dict) and document.get("format") == FORMAT:
-        parsed = parse_studio_export(document)
-    elif chatgpt.looks_like_chatgpt(document):
-        _check_conversation_count(document if isinstance(document, list) else [document])
-        parsed = chatgpt.parse(document)
-    elif isinstance(document, list) and not document:
-        raise ImportRefused("The file holds an empty list: there are no conversations to import.")
-    else:
-        raise ImportRefused("This file is neither ChatGPT's conversations.json nor a Studio JSON export, "
-                            "so nothing was imported.")
-    if parsed.message_count > MAX_IMPORT_MESSAGES:
-        raise ImportRefused(f"The file holds {parsed.message_count:,} messages; at most {MAX_IMPORT_MESSAGES:,} "
-                            "can be imported at once. Nothing was imported.")
-    return parsed
-
-
-def decode_json(data: bytes):
-    """Bytes → a JSON document, refusing what is empty, binary, not UTF-8, not JSON or nested too deeply."""
-    if len(data) > MAX_IMPORT_BYTES:
-        raise ImportRefused(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB, so it was not read.")
-    if not data.strip():
-        raise ImportRefused("The file is empty.")
-    if data.startswith(b"PK\x03\x04"):
-        raise ImportRefused("This is a zip archive. Unzip ChatGPT's export and upload the conversations.json "
-                            "inside it.")
-    if b"\x00" in data:
-        raise ImportRefused("This is a binary file, not JSON text. Upload conversations.json or a Studio export.")
-    if data.count(b"{") + data.count(b"[") > MAX_JSON_CONTAINERS:
-        raise ImportRefused("The file holds more separate objects and lists than any conversation export, "
-                            "so it was not read.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ImportRefused(f"The file is not UTF-8 text (the byte at position {error.start:,} cannot be read). "
-                            "Upload the JSON file exactly as it was exported.")
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ImportRefused("The file is nested too deeply to be a conversation export, so it was not read.")
-    except json.JSONDecodeError as error:
-        raise ImportRefused(f"The file is not valid JSON: {error.msg} at line {error.lineno:,}, "
-                            f"column {error.colno:,}.")
-    except ValueError:
-        raise ImportRefused("The file is not valid JSON: it holds a value JSON does not allow "
-                            "(such as NaN or a number with thousands of digits).")
-    if _depth(document) > MAX_JSON_DEPTH:
-        raise ImportRefused("The file is nested too deeply to be a conversation export, so it was not read.")
-    return document
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _depth(document) -> int:
-    """How deeply lists and objects nest, walked without recursion."""
-    deepest, stack = 0, [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            values = value.values()
-        elif isinstance(value, list):
-            values = value
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if depth > MAX_JSON_DEPTH:
-            return depth
-        stack.extend((child, depth + 1) for child in values if isinstance(child, (dict, list)))
-    return deepest
-
-
-def _check_conversation_count(items: list) -> None:
-    if len(items) > MAX_IMPORT_CONVERSATIONS:
-        raise ImportRefused(f"The file holds {len(items):,} conversations; at most {MAX_IMPORT_CONVERSATIONS:,} "
-                            "can be imported at once. Nothing was imported.")
-
-
-def parse_studio_export(document: dict) -> ParsedFile:
-    """Studio's own JSON export (any version up to FORMAT_VERSION) as conversations to write."""
-    version = document.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ImportRefused("This Studio export has no readable format version, so it was not read.")
-    if version > FORMAT_VERSION:
-        raise ImportRefused(f"This export was made by a newer Studio (format version {version}); this one reads "
-                            f"version {FORMAT_VERSION}.")
-    items = document.get("conversations")
-    if not isinstance(items, list):
-        raise ImportRefused("This Studio export has no list of conversations, so it was not read.")
-    if not items:
-        raise ImportRefused("This Studio export holds no conversations.")
-    _check_conversation_count(items)
-    conversations, skipped = [], []
-    for position, item in enumerate(items, 1):
-        try:
-            conversations.append(_studio_conversation(item))
-        except ConversationSkipped as error:
-            skipped.append(Skipped(_studio_label(item, position), str(error)))
-        except (TypeError, ValueError, KeyError, AttributeError):
-            skipped.append(Skipped(_studio_label(item, position), "its structure could not be read"))
-    return ParsedFile(STUDIO_SOURCE, conversations, skipped)
 
 
 def _studio_label(item, position: int) -> str:

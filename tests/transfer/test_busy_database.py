@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
 
@@ -16,6 +15,7 @@ from sqlalchemy import event, func, select
 
 from app.chat.models import Conversation, Message
 from app.extensions import db
+from app.jobs.models import Job
 from tests.chat.helpers import composer_token
 from tests.factories import PASSWORD, make_user
 
@@ -44,15 +44,15 @@ def app(app):
 
 
 @contextmanager
-def another_writer_holds_the_lock():
-    """A separate connection that holds the write lock (SQLite) or the messages table (PostgreSQL)."""
+def another_writer_holds_the_lock(table: str = Message.__tablename__):
+    """A separate connection that holds the write lock (SQLite) or `table` (PostgreSQL)."""
     url = db.engine.url
     if url.get_backend_name() == "sqlite":
         holder = sqlite3.connect(url.database, timeout=0, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
     else:
         holder = psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
-        holder.execute(f"LOCK TABLE {Message.__tablename__} IN EXCLUSIVE MODE")
+        holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
     try:
         yield
     finally:
@@ -110,11 +110,12 @@ def test_an_import_while_the_database_is_locked_says_busy_and_writes_nothing(log
     from io import BytesIO
 
     person = login_as("user")
-    with another_writer_holds_the_lock():
+    with another_writer_holds_the_lock(Job.__tablename__):  # the upload writes only its job
         response = person.post("/chat/import", {"file": (BytesIO(hostile_export(1)), "studio.json")},
                                content_type="multipart/form-data")
     assert response.status_code == 503
     assert db.session.scalar(select(func.count()).select_from(Conversation)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Job)) == 0
 
 
 # --- over real HTTP: an import of hostile Markdown and someone else's send ---------------------------
@@ -155,19 +156,29 @@ class Visitor:
         return self.http.post("/chat/import", data={"csrf_token": token},
                               files={"file": ("studio.json", data, "application/json")})
 
+    def wait_for_import(self, location: str, timeout: float = 120) -> str:
+        """The progress page once the import has finished (it stops polling)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            html = self.http.get(location).text
+            if "every 1s" not in html:
+                return html
+            time.sleep(0.2)
+        raise AssertionError("the import did not finish")
+
 
 @pytest.mark.postgres
 def test_a_send_succeeds_while_someone_imports_hostile_answers(app, live_server):
+    app.config["JOBS_WORKER_THREAD"] = True  # the import runs on the app's worker thread, as in production
     importer, sender = Visitor(live_server, make_user()), Visitor(live_server, make_user())
-    upload: dict = {}
-    thread = threading.Thread(target=lambda: upload.setdefault("response", importer.upload(hostile_export(8))))
-    thread.start()
+    uploaded = importer.upload(hostile_export(8))
+    assert uploaded.status_code == 303
     sends = []
     # A few sends while the import runs (within the limit of answers generated at once).
-    while len(sends) < 3 and (thread.is_alive() or not sends):
+    while len(sends) < 3:
         sends.append(sender.send(f"Hello number {len(sends) + 1}").status_code)
         time.sleep(0.2)
-    thread.join()
-    assert upload["response"].status_code == 200 and "Imported 8 conversations" in upload["response"].text
+    report = importer.wait_for_import(uploaded.headers["Location"])
+    assert "Imported 8 conversations" in report
     assert all(200 <= status < 400 for status in sends), sends
     wait_for_answers()

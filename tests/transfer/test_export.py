@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.chat.models import Conversation, Message, MessageOptions
 from app.extensions import db
+from app.jobs import runner
 from app.transfer import services
 from tests.factories import make_conversation
 
@@ -108,9 +109,11 @@ def test_a_hostile_title_gives_a_safe_file_name(login_as):
 
 
 def import_json(person, data: bytes):
+    """Upload, run the queued import here, and return its report page."""
     response = person.post("/chat/import", {"file": (BytesIO(data), "export.json")}, content_type="multipart/form-data")
-    assert response.status_code == 200, response.get_data(as_text=True)[:500]
-    return response
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    runner.run_pending()
+    return person.get(response.headers["Location"])
 
 
 @pytest.mark.postgres

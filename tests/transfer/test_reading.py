@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.transfer import services
+from app.transfer import reader, services
 from app.transfer.records import ImportRefused
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -39,10 +39,11 @@ def chat(title="Chat", texts=("Hello", "Hi")) -> dict:
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
     ('[{"title": "caf\u00e9"}]'.encode("utf-16"), "binary file"),
     (b'[{"title": "caf\xe9"}]', "not UTF-8 text (the byte at position 15"),
-    (b"<html><body>Export</body></html>", "not valid JSON: Expecting value at line 1, column 1"),
-    (b'[{"title": "cut', "not valid JSON: Unterminated string"),
-    (b'{"mapping": NaN}', "value JSON does not allow"),
-    (b"[" + b"9" * 5000 + b"]", "value JSON does not allow"),
+    (b"<html><body>Export</body></html>", "not valid JSON (the reader says: lexical error"),
+    (b'[{"title": "cut', "not valid JSON"),
+    (b'[{"title": "x"}] trailing', "not valid JSON"),
+    (b'{"mapping": NaN}', "not valid JSON"),
+    (b"[" + b"9" * 5000 + b"]", "not valid JSON"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b'{"a":' * 70 + b"1" + b"}" * 70, "nested too deeply"),
     (b"[" + b"{}," * 1_000_000 + b"{}]", "more separate objects and lists than any conversation export"),
@@ -69,24 +70,40 @@ def test_a_byte_order_mark_is_accepted():
     assert len(parsed.conversations) == 1
 
 
-def test_over_the_size_limit_is_refused_without_parsing():
-    message = refused(b" " * (services.MAX_IMPORT_BYTES + 1))
-    assert "larger than 20 MB" in message
+def test_over_the_size_limit_is_refused_while_the_bytes_pass():
+    with pytest.raises(ImportRefused) as caught:
+        reader.check_bytes(BytesIO(b" " * (3 * 1024 * 1024)), max_bytes=2 * 1024 * 1024)
+    assert "larger than 2 MB" in caught.value.message
 
 
-def test_more_than_a_thousand_conversations_are_refused():
-    message = refused(json.dumps([chat(f"Chat {n}") for n in range(1_001)]).encode())
-    assert "1,001 conversations; at most 1,000" in message
+def test_thousands_of_conversations_are_read_one_at_a_time():
+    data = json.dumps([chat(f"Chat {n}") for n in range(3_000)]).encode()
+    shape = reader.scan(BytesIO(data))
+    assert (shape.kind, shape.total) == ("chatgpt", 3_000)
+    positions = [position for position, _ in reader.conversations(BytesIO(data), shape, start_at=2_990)]
+    assert positions == list(range(2_991, 3_001))  # resuming skips what was done without building it
 
 
-def test_a_thousand_conversations_are_accepted():
-    assert len(services.read_export(json.dumps([chat(f"Chat {n}") for n in range(1_000)]).encode()).conversations) == 1_000
+def test_a_conversation_too_large_to_hold_is_skipped_not_built(monkeypatch):
+    monkeypatch.setattr(reader, "MAX_ITEM_CONTAINERS", 50)
+    data = json.dumps([chat("Small"), chat("Big", texts=[f"m{i}" for i in range(40)]), chat("After")]).encode()
+    parsed = services.read_export(data)
+    assert [c.title for c in parsed.conversations] == ["Small", "After"]
+    assert parsed.skipped[0].label == "Conversation 2" and "larger than any conversation" in parsed.skipped[0].reason
 
 
-def test_more_than_ten_thousand_messages_are_refused():
-    big = [chat(f"Chat {n}", texts=[f"m{i}" for i in range(101)]) for n in range(100)]  # 10,100 messages
-    message = refused(json.dumps(big).encode())
-    assert "10,100 messages; at most 10,000" in message
+def test_a_single_conversation_object_is_read():
+    parsed = services.read_export(json.dumps(chat("Alone")).encode())
+    assert [c.title for c in parsed.conversations] == ["Alone"]
+
+
+def test_source_ids_are_the_file_ids_or_a_content_hash():
+    assert services.source_id_of("chatgpt", {"conversation_id": "abc-1", "id": "x"}) == "chatgpt:abc-1"
+    assert services.source_id_of("studio", {"id": "0190-aa"}) == "studio:0190-aa"
+    hashed = services.source_id_of("chatgpt", chat("No id"))
+    assert hashed.startswith("sha256:") and hashed == services.source_id_of("chatgpt", chat("No id"))
+    assert hashed != services.source_id_of("chatgpt", chat("Another"))
+    assert services.source_id_of("chatgpt", {"id": "x" * 500}).startswith("sha256:")
 
 
 def test_script_in_text_is_kept_as_text():
