@@ -10,8 +10,15 @@ import argparse
 import time
 from datetime import timedelta
 
-from bench.common import QueryCounter, add_database_arguments, database_from_args, describe_machine, engine_of, \
-    make_app, percentile
+from bench.common import (
+    QueryCounter,
+    add_database_arguments,
+    database_from_args,
+    describe_machine,
+    engine_of,
+    make_app,
+    percentile,
+)
 
 GOAL_MS = 20.0
 WINDOWS = [("8k window (≈40 of these messages)", 8_192, 1_024), ("128k window", 128_000, 4_096),

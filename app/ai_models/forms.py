@@ -46,13 +46,15 @@ class AIModelForm(FlaskForm):
     name = StringField("Display name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
     provider = SelectField("Provider", choices=[(name, name) for name in PROVIDERS])
     model_id = StringField("Model id", filters=[strip_text], validators=[DataRequired(), Length(max=200)])
-    base_url = StringField("Base URL", filters=[strip_text, _none_if_blank],
-                           validators=[Optional(), Length(max=500), URL(require_tld=False, message="A full http(s) URL.")])
+    base_url = StringField(
+        "Base URL", filters=[strip_text, _none_if_blank],
+        validators=[Optional(), Length(max=500), URL(require_tld=False, message="A full http(s) URL.")])
     api_key_env = StringField(
         "API key environment variable", filters=[strip_text, _none_if_blank],
         validators=[Optional(), Length(max=100),
                     Regexp(r"^[A-Z_][A-Z0-9_]*$", message="An environment variable name, like OPENAI_API_KEY.")])
-    context_window = IntegerField("Context window (tokens)", validators=[Optional(), NumberRange(min=1, max=10_000_000)])
+    context_window = IntegerField("Context window (tokens)",
+                                  validators=[Optional(), NumberRange(min=1, max=10_000_000)])
     max_tokens = IntegerField("Max output tokens", validators=[Optional(), NumberRange(min=1, max=1_000_000)])
     input_cost_per_million = FiniteDecimalField("Input price (USD / 1M tokens)", places=6, default=0,
                                                 validators=[InputRequired(), PRICE_RANGE])
@@ -75,7 +77,8 @@ class AIModelForm(FlaskForm):
     def validate_base_url(self, field) -> None:
         """Only addresses a call would be allowed to reach (resolved now; checked again at each call)."""
         if field.data and not field.errors:
-            refusal = base_url_refusal(field.data, allow_private=current_app.config.get("ALLOW_PRIVATE_MODEL_HOSTS", False))
+            allow_private = current_app.config.get("ALLOW_PRIVATE_MODEL_HOSTS", False)
+            refusal = base_url_refusal(field.data, allow_private=allow_private)
             if refusal:
                 raise ValidationError(refusal)
 

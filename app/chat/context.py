@@ -293,10 +293,10 @@ def refresh_summary(conversation: Conversation, fitted: FittedContext, writer: A
                              f"{content}" for role, content in lines)
     prompt = (f"Summary so far:\n{previous_text or '(none yet)'}\n\nNew messages:\n{transcript}\n\n"
               "Write the updated summary.")
+    instructions = SUMMARY_INSTRUCTIONS.format(words=answer_tokens * 2 // 3)
     request = GenerationRequest(model_id=writer.model_id, base_url=writer.base_url, max_tokens=answer_tokens,
                                 temperature=0.2, timeout=60,
-                                messages=[ChatMessage("system", SUMMARY_INSTRUCTIONS.format(words=answer_tokens * 2 // 3)),
-                                          ChatMessage("user", prompt)])
+                                messages=[ChatMessage("system", instructions), ChatMessage("user", prompt)])
     estimated = tokens.estimate_request_tokens([m.content for m in request.messages], family)
     conversation_id, user_id, left_out = conversation.id, conversation.user_id, fitted.left_out_count
     call = ModelRequest(user_id=user_id, chat_id=conversation_id, ai_model_id=writer.id, model_name=writer.model_id,

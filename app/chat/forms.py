@@ -4,7 +4,13 @@ from wtforms import BooleanField, HiddenField, IntegerField, SelectField, String
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.chat.models import REASONING_EFFORTS, THINKING_BUDGET_RANGE
-from app.chat.services import MAX_FEEDBACK_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, MAX_TITLE_CHARS, GenerationOptions
+from app.chat.services import (
+    MAX_FEEDBACK_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_SYSTEM_PROMPT_CHARS,
+    MAX_TITLE_CHARS,
+    GenerationOptions,
+)
 from app.core.forms import FiniteDecimalField, strip_text
 
 
@@ -50,7 +56,8 @@ class OptionsOnlyForm(ComposerForm):
 
 class RenameForm(FlaskForm):
     title = StringField("Title", filters=[strip_text], validators=[
-        DataRequired("A title cannot be empty."), Length(max=MAX_TITLE_CHARS, message=f"At most {MAX_TITLE_CHARS} characters.")])
+        DataRequired("A title cannot be empty."),
+        Length(max=MAX_TITLE_CHARS, message=f"At most {MAX_TITLE_CHARS} characters.")])
 
 
 class SettingsForm(FlaskForm):

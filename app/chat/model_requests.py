@@ -15,6 +15,7 @@ from app.extensions import db
 from app.llm.base import Usage
 from app.llm.pricing import Cost, Priced, price
 from app.models.base import utcnow
+from app.usage import services as usage_rollups
 
 RECENT_FAILURES = 10
 
@@ -22,8 +23,8 @@ RECENT_FAILURES = 10
 def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at: datetime | None = None,
            active_at: datetime | None = None) -> Cost:
     """Finish a provider call's row: its end time `at` (now by default) and latency, its tokens and
-    its cost at `model`'s prices; add the row to the session and the tokens and cost to its
-    conversation's totals (marking the conversation active at `active_at`, if given). Part of the
+    its cost at `model`'s prices; add the row to the session, to its day's usage roll-up and the
+    tokens and cost to its conversation's totals (marking the conversation active at `active_at`, if given). Part of the
     caller's transaction, which commits. Returns the cost."""
     call.responded_at = at or utcnow()
     call.latency_ms = _milliseconds(call.requested_at, call.responded_at)
@@ -36,6 +37,7 @@ def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at:
     call.reasoning_tokens = usage.reasoning_tokens if usage else None  # already in output_tokens and their cost
     call.input_cost_usd, call.output_cost_usd, call.total_cost_usd = cost.input_usd, cost.output_usd, cost.total_usd
     db.session.add(call)
+    usage_rollups.add_call(call)  # the day's roll-up row, in this same transaction
     if call.chat_id is not None:
         add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at)
     return cost
@@ -50,11 +52,11 @@ def add_to_conversation_totals(conversation_id: uuid.UUID, usage: Usage | None, 
         return
     input_tokens = usage.input_tokens if usage else 0
     output_tokens = usage.output_tokens if usage else 0
-    values = dict(
-        total_input_tokens=Conversation.total_input_tokens + input_tokens,
-        total_output_tokens=Conversation.total_output_tokens + output_tokens,
-        total_tokens=Conversation.total_tokens + input_tokens + output_tokens,
-        total_cost_usd=Conversation.total_cost_usd + cost.total_usd)
+    values = {
+        "total_input_tokens": Conversation.total_input_tokens + input_tokens,
+        "total_output_tokens": Conversation.total_output_tokens + output_tokens,
+        "total_tokens": Conversation.total_tokens + input_tokens + output_tokens,
+        "total_cost_usd": Conversation.total_cost_usd + cost.total_usd}
     if active_at is not None:
         values.update(last_message_at=active_at, last_activity_at=active_at)
     db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))

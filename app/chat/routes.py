@@ -68,7 +68,8 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
                 streaming.reap_if_stale(message)
         context.update(messages=messages, has_earlier=has_earlier, has_later=has_later, target_id=at_message_id,
                        **_messages_context(messages, is_latest_page=not has_later))
-        settings = settings_form or SettingsForm(formdata=None, prefix="settings", system_prompt=conversation.system_prompt,
+        settings = settings_form or SettingsForm(formdata=None, prefix="settings",
+                                                system_prompt=conversation.system_prompt,
                                                 is_summary_enabled=conversation.is_summary_enabled)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
         context["folder_choices"] = folder_services.folder_choices(acting_user(), context["folders"])
@@ -96,7 +97,8 @@ def start_chat():
         return _page(composer=form)
     try:
         conversation, assistant = services.start_conversation(
-            acting_user(), form.model_id.data, form.content.data, form.generation_options(), form.client_request_id.data)
+            acting_user(), form.model_id.data, form.content.data, form.generation_options(),
+            form.client_request_id.data)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _page(composer=form)
@@ -114,8 +116,8 @@ def show(conversation_id: uuid.UUID):
     if before and htmx_target() == "load-earlier":
         try:
             before_id = uuid.UUID(before)
-        except ValueError:
-            raise ValidationFailed("That page of messages does not exist.")
+        except ValueError as err:
+            raise ValidationFailed("That page of messages does not exist.") from err
         messages, has_earlier = services.recent_messages(conversation, before_id)
         return render_template("chat/_earlier.html", conversation=conversation, messages=messages, target_id=None,
                                has_earlier=has_earlier, **_messages_context(messages, is_latest_page=False))
@@ -163,7 +165,8 @@ def archive_list():
 
 def _composer_errors_response(form, conversation):
     """Re-render the composer with its messages, keeping what was typed (200, so htmx swaps it)."""
-    html = render_template("chat/_composer.html", composer=_composer_form(form, conversation), conversation=conversation)
+    html = render_template("chat/_composer.html", composer=_composer_form(form, conversation),
+                           conversation=conversation)
     return make_response(html, retarget="#composer", reswap="outerHTML")
 
 
@@ -179,8 +182,9 @@ def send_message(conversation_id: uuid.UUID):
             return _composer_errors_response(form, conversation)
         return _page(conversation, composer=form)
     try:
-        user_message, assistant = services.send_message(acting_user(), conversation, form.model_id.data, form.content.data,
-                                                        form.generation_options(), form.client_request_id.data)
+        user_message, assistant = services.send_message(acting_user(), conversation, form.model_id.data,
+                                                        form.content.data, form.generation_options(),
+                                                        form.client_request_id.data)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _composer_errors_response(form, conversation) if is_htmx() else _page(conversation, composer=form)
@@ -265,7 +269,8 @@ def regenerate(conversation_id: uuid.UUID):
     form = _prepare_model_choices(OptionsOnlyForm(), conversation)
     if not form.validate_on_submit():
         raise ValidationFailed(errors_text(form))
-    assistant = services.regenerate_last_answer(acting_user(), conversation, form.model_id.data, form.generation_options())
+    assistant = services.regenerate_last_answer(acting_user(), conversation, form.model_id.data,
+                                                form.generation_options())
     streaming.start_generation(assistant.id)
     if is_htmx():
         return _restream_messages(conversation)

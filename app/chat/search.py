@@ -146,7 +146,8 @@ def _search_sqlite(user, terms: list[str], page: int):
         "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, candidate.rowid AS fts_rowid FROM ("
         "  SELECT rowid, rank FROM message_fts WHERE message_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
         ") AS candidate JOIN nexus_messages m ON m.rowid = candidate.rowid "
-        "JOIN nexus_conversations c ON c.id = m.conversation_id WHERE m.user_id = :owner AND m.superseded_by_id IS NULL "
+        "JOIN nexus_conversations c ON c.id = m.conversation_id "
+        "WHERE m.user_id = :owner AND m.superseded_by_id IS NULL "
         "ORDER BY candidate.rank, m.id DESC LIMIT :limit OFFSET :offset"),
         {"match": match, "owner": owner, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE,
          "candidates": RANKED_CANDIDATES}).all()

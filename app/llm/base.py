@@ -73,7 +73,8 @@ class ProviderError(Exception):
     """A provider call failed.
 
     `code` is one of: auth, rate_limited, bad_request, not_found, server_error, network, stream_cut,
-    timeout (the model's first-token or idle limit passed), refused (the registry row may not be used: its key variable or its address is not allowed),
+    timeout (the model's first-token or idle limit passed),
+    refused (the registry row may not be used: its key variable or its address is not allowed),
     context_length (the request is longer than the model's context window; `prompt_tokens` and
     `context_limit` carry the provider's counts when it gave them).
     `message` is the whole explanation, for admins and logs: it may quote the provider's own words

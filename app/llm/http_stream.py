@@ -104,7 +104,8 @@ def post_sse(url: str, *, body: dict, headers: dict[str, str], timeout: float, l
     limits = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
     try:
         check_url(url, allow_private=allow_private_hosts)
-        with shared_client(allow_private_hosts).stream("POST", url, json=body, headers=headers, timeout=limits) as response:
+        client = shared_client(allow_private_hosts)
+        with client.stream("POST", url, json=body, headers=headers, timeout=limits) as response:
             if response.status_code >= 300:
                 raise http_error(response, label, api_key)
             pieces = response.iter_bytes()
@@ -175,8 +176,8 @@ def http_error(response: httpx.Response, label: str, api_key: str | None) -> Pro
     overflow = context_overflow(body)
     if overflow is not None:
         return ProviderError(f"{_capital(label)} said the request is longer than the model's context "
-                             f"({status}){suffix}", code="context_length", status_code=status, prompt_tokens=overflow[0],
-                             context_limit=overflow[1])
+                             f"({status}){suffix}", code="context_length", status_code=status,
+                             prompt_tokens=overflow[0], context_limit=overflow[1])
     return ProviderError(f"{_capital(label)} refused the request ({status}){suffix}", code="bad_request",
                          status_code=status)
 

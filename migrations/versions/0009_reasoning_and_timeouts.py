@@ -7,8 +7,8 @@ both take (SQLite cannot add a constraint to an existing table without rebuildin
 Revision ID: 0009
 Revises: 0008
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0009'
 down_revision = '0008'

@@ -102,8 +102,9 @@ def test_the_board_filters_and_searches_in_place(signed_in_page, live_server):
     # Voting from the board swaps only that card's button.
     page.get_by_label("Search ideas").fill("")
     expect(cards).to_have_count(3)
-    page.get_by_role("button", name=re.compile("^Vote for Export as PDF")).click()
-    expect(page.get_by_role("button", name=re.compile("^Vote for Export as PDF"))).to_have_attribute("aria-pressed", "true")
+    vote = page.get_by_role("button", name=re.compile("^Vote for Export as PDF"))
+    vote.click()
+    expect(vote).to_have_attribute("aria-pressed", "true")
     expect(page.locator(".idea-card").nth(1).locator(".vote-count")).to_have_text("2")
     page.reload()
-    expect(page.get_by_role("button", name=re.compile("^Vote for Export as PDF"))).to_have_attribute("aria-pressed", "true")
+    expect(vote).to_have_attribute("aria-pressed", "true")

@@ -49,7 +49,8 @@ def test_ideas_pages_fit_and_are_captured(signed_in_page, live_server, viewport,
               status="in_progress", priority_level="low", voters=people[:2], age_minutes=30)
     make_idea(people[3], title="Shared folders", status="completed", voters=people[:1], age_minutes=20,
               completed_by=moderator)
-    make_idea(people[1], title="<script>alert('board')</script> Averyveryverylongtitlewithoutanyspacesthatmustwrapsomewhere",
+    make_idea(people[1],
+              title="<script>alert('board')</script> Averyveryverylongtitlewithoutanyspacesthatmustwrapsomewhere",
               status="declined", age_minutes=10)
     make_idea(moderator, title="Keyboard shortcut list", age_minutes=1)
 

@@ -27,11 +27,13 @@ def test_drag_a_conversation_into_a_folder(signed_in_page):
     make_conversation(user, title="Quarterly numbers", messages=2)
     page = signed_in_page(user=user)
     sidebar = page.get_by_role("complementary", name="Conversations")
-    item = sidebar.get_by_role("list", name="Recent conversations").get_by_role("listitem").filter(has_text="Quarterly numbers")
+    recent = sidebar.get_by_role("list", name="Recent conversations")
+    item = recent.get_by_role("listitem").filter(has_text="Quarterly numbers")
     item.drag_to(sidebar.locator(".folder-summary").filter(has_text="Reports"))
     expect(page.locator(".toast").filter(has_text="Moved to “Reports”.")).to_be_visible()
-    expect(sidebar.get_by_role("list", name="Conversations in Reports").get_by_role("link", name="Quarterly numbers")).to_be_visible()
-    expect(sidebar.get_by_role("list", name="Recent conversations").get_by_role("link", name="Quarterly numbers")).to_have_count(0)
+    in_reports = sidebar.get_by_role("list", name="Conversations in Reports")
+    expect(in_reports.get_by_role("link", name="Quarterly numbers")).to_be_visible()
+    expect(recent.get_by_role("link", name="Quarterly numbers")).to_have_count(0)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "sidebar-folders-desktop-light.png")
 
@@ -96,7 +98,8 @@ def test_search_and_open_a_result(signed_in_page, live_server):
     conversation = make_conversation(user, title="Garden", messages=70)
     from app.chat.models import Message
 
-    target = Message(conversation_id=conversation.id, user_id=user.id, role="user", content="When should I plant tulips?")
+    target = Message(conversation_id=conversation.id, user_id=user.id, role="user",
+                     content="When should I plant tulips?")
     db.session.add(target)
     db.session.commit()
     for n in range(40):

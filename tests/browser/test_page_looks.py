@@ -29,7 +29,8 @@ def test_main_pages_fit_and_are_captured(browser, signed_in_page, live_server, v
     context.close()
 
     page = signed_in_page(user=admin, viewport=viewport, color_scheme=scheme)
-    for name, path in [("account", "/account"), ("admin-navigation", "/admin/navigation"), ("admin-users", "/admin/users")]:
+    pages = [("account", "/account"), ("admin-navigation", "/admin/navigation"), ("admin-users", "/admin/users")]
+    for name, path in pages:
         page.goto(f"{live_server}{path}")
         assert_looks_right(page)
         page.screenshot(path=SHOTS / f"{name}-{viewport}-{scheme}.png", full_page=True)
@@ -45,7 +46,8 @@ def test_chat_fits_and_is_captured(signed_in_page, live_server, viewport, scheme
     SHOTS.mkdir(parents=True, exist_ok=True)
     user = make_user(display_name="Chatty")
     page = signed_in_page(user=user, viewport=viewport, color_scheme=scheme)
-    for text, state in [("Show me code and a table, please", "is-complete"), ("This one will [[echo:fail]]", "is-failed")]:
+    messages = [("Show me code and a table, please", "is-complete"), ("This one will [[echo:fail]]", "is-failed")]
+    for text, state in messages:
         page.get_by_label("Message", exact=True).fill(text)
         page.get_by_role("button", name="Send").click()
         page.locator(f".message-assistant.{state}").last.wait_for(timeout=15000)

@@ -66,7 +66,8 @@ def test_write_approve_find_by_tag_and_use_a_prompt(signed_in_page, live_server)
     event_id = reader_page.url.rsplit("=", 1)[1]
     assert filled_text_for_use(reader, event_id) == "Write a friendly note to Ada about our launch."
     # The chat opens with the composer filled, ready to send.
-    expect(reader_page.get_by_label("Message", exact=True)).to_have_value("Write a friendly note to Ada about our launch.")
+    expect(reader_page.get_by_label("Message", exact=True)).to_have_value(
+        "Write a friendly note to Ada about our launch.")
 
     db.session.expire_all()
     prompt = db.session.scalar(select(Prompt))

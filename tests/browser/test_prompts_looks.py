@@ -31,7 +31,8 @@ def make_library(author, others):
     for number, other in enumerate(others):
         make_prompt(other, title=f"Code review checklist {number}" if number else "Explain like I'm five",
                     description="<script>alert('x')</script> stays text" if number == 1 else None,
-                    content="Explain {{ concept }} to a five-year-old, with one example from {{ domain = everyday life }}.",
+                    content="Explain {{ concept }} to a five-year-old, "
+                            "with one example from {{ domain = everyday life }}.",
                     tags=("teaching", "writing"), status="approved", use_count=number)
 
 

@@ -17,10 +17,10 @@ from app.chat.streaming import generate_answer
 from app.extensions import db
 from app.models.base import utcnow
 from tests.conftest import count_queries
+from tests.factories import make_model, make_user
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.server import count_tokens
-from tests.factories import make_model, make_user
 
 SYSTEM_PROMPT = "You are a careful assistant. Keep answers short."
 

@@ -33,7 +33,8 @@ def test_a_fresh_install_chats_with_the_offline_demo_model(login_as):
     answer = wait_for_answer(last_answer(conversation).id)
     assert answer.status == "complete"
     assert answer.content.startswith("You said: Hello, Studio")
-    assert "<strong>Studio&#39;s demo model</strong>" in answer.content_html or "<strong>Studio's demo model</strong>" in answer.content_html
+    assert ("<strong>Studio&#39;s demo model</strong>" in answer.content_html
+            or "<strong>Studio's demo model</strong>" in answer.content_html)
     html = person.get(f"/chat/{conversation.id}").get_data(as_text=True)
     assert "You said: Hello, Studio" in html
 
@@ -78,7 +79,8 @@ def test_messages_are_answered_in_order_with_history(login_as):
     assert 'id="composer"' in html and 'hx-swap-oob="true"' in html  # a fresh, empty composer
     answer = wait_for_answer(last_answer(conversation).id)
     assert answer.content.startswith("You said: second question")
-    roles = db.session.scalars(select(Message.role).where(Message.conversation_id == conversation.id).order_by(Message.id)).all()
+    roles = db.session.scalars(
+        select(Message.role).where(Message.conversation_id == conversation.id).order_by(Message.id)).all()
     assert roles == ["user", "assistant", "user", "assistant"]
 
 
@@ -152,7 +154,8 @@ def test_valid_options_are_stored_with_the_answer(login_as):
 def test_the_database_refuses_out_of_range_options_too(app):
     user = make_user()
     conversation = make_conversation(user, messages=2)
-    answer = db.session.scalar(select(Message).where(Message.conversation_id == conversation.id, Message.role == "assistant"))
+    answer = db.session.scalar(
+        select(Message).where(Message.conversation_id == conversation.id, Message.role == "assistant"))
     db.session.add(MessageOptions(message_id=answer.id, temperature=Decimal("3")))
     with pytest.raises(IntegrityError):
         db.session.commit()
@@ -164,7 +167,8 @@ def test_role_restricted_model_is_hidden_and_refused_even_when_posted_by_hand(lo
     person = login_as("user")
     assert "Staff only model" not in person.get("/chat").get_data(as_text=True)
     token = composer_token(person.get("/chat").get_data(as_text=True))
-    response = person.post("/chat", {"content": "let me in", "client_request_id": token, "model_id": str(staff_model.id)})
+    response = person.post("/chat", {"content": "let me in", "client_request_id": token,
+                                      "model_id": str(staff_model.id)})
     assert response.status_code == 403
     conversation = make_conversation(person.user, messages=2)
     assert send(person, conversation, "let me in", model_id=str(staff_model.id)).status_code == 403
@@ -179,7 +183,8 @@ def test_inactive_model_cannot_be_used(login_as):
     retired = make_model("Retired", active=False)
     person = login_as("user")
     token = composer_token(person.get("/chat").get_data(as_text=True))
-    assert person.post("/chat", {"content": "hi", "client_request_id": token, "model_id": str(retired.id)}).status_code == 404
+    response = person.post("/chat", {"content": "hi", "client_request_id": token, "model_id": str(retired.id)})
+    assert response.status_code == 404
 
 
 @pytest.mark.postgres
@@ -193,7 +198,8 @@ def test_usage_cost_and_totals_are_recorded_exactly(login_as):
     calls = db.session.scalars(select(ModelRequest).where(ModelRequest.chat_id == conversation.id)).all()
     assert len(calls) == 2 and all(c.status == "success" and c.provider == "echo" for c in calls)
     for call, answer in zip(sorted(calls, key=lambda c: c.requested_at), (first, second), strict=True):
-        expected = (Decimal(call.input_tokens) * Decimal("1.25") + Decimal(call.output_tokens) * 10) / Decimal(1_000_000)
+        expected = ((Decimal(call.input_tokens) * Decimal("1.25") + Decimal(call.output_tokens) * 10)
+                    / Decimal(1_000_000))
         assert call.total_cost_usd == expected.quantize(Decimal("0.0000000001"))
         assert call.input_cost_usd + call.output_cost_usd == call.total_cost_usd
         assert answer.cost_usd == call.total_cost_usd and answer.output_tokens == call.output_tokens
@@ -247,7 +253,8 @@ def test_editing_the_last_message_resends_it(login_as):
     person = login_as("user")
     conversation = start_chat(person, "typo in here")
     wait_for_answer(last_answer(conversation).id)
-    response = person.post(f"/chat/{conversation.id}/edit", {"content": "fixed text", "model_id": str(demo_model().id)}, htmx=True)
+    response = person.post(f"/chat/{conversation.id}/edit", {"content": "fixed text", "model_id": str(demo_model().id)},
+                           htmx=True)
     assert response.status_code == 200
     answer = wait_for_answer(last_answer(conversation).id)
     assert answer.content.startswith("You said: fixed text")
@@ -265,7 +272,8 @@ def test_feedback_up_then_down_with_a_comment(login_as):
     answer = wait_for_answer(last_answer(conversation).id)
     up = person.post(f"/chat/{conversation.id}/messages/{answer.id}/feedback", {"category": "up"}, htmx=True)
     assert up.status_code == 200 and 'aria-pressed="true"' in up.get_data(as_text=True)
-    person.post(f"/chat/{conversation.id}/messages/{answer.id}/feedback", {"category": "down", "comment": "too short"}, htmx=True)
+    person.post(f"/chat/{conversation.id}/messages/{answer.id}/feedback",
+                {"category": "down", "comment": "too short"}, htmx=True)
     items = db.session.scalars(select(FeedbackItem)).all()
     assert [(i.category, i.content) for i in items] == [("down", "too short")]
     assert items[0].model_request_id is not None
@@ -286,7 +294,8 @@ def test_script_in_messages_titles_and_model_output_is_inert(login_as):
     person = login_as("user")
     conversation = start_chat(person, XSS)  # the demo model repeats it back: model output too
     wait_for_answer(last_answer(conversation).id)
-    pages = [person.get(f"/chat/{conversation.id}").get_data(as_text=True), person.get("/chat/sidebar").get_data(as_text=True),
+    pages = [person.get(f"/chat/{conversation.id}").get_data(as_text=True),
+             person.get("/chat/sidebar").get_data(as_text=True),
              person.get("/chat").get_data(as_text=True)]
     for html in pages:
         assert "<script>alert" not in html and "onerror=alert" not in html.replace("onerror=alert(2)&gt;", "")

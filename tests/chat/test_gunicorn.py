@@ -84,9 +84,9 @@ def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_se
 
         def follow(client=client, stream_url=stream_url, results=results):
             # Each browser tab has its own connection; the kernel spreads them over the workers.
-            with httpx.Client(base_url=base_url, cookies=client.cookies, timeout=30) as tab:
-                with tab.stream("GET", stream_url) as response:
-                    events = read_events(response)
+            with (httpx.Client(base_url=base_url, cookies=client.cookies, timeout=30) as tab,
+                  tab.stream("GET", stream_url) as response):
+                events = read_events(response)
             assert events[-1].event == "done"
             results.append(html.unescape("".join(e.data for e in events if e.event == "delta")))
 
@@ -95,7 +95,8 @@ def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_se
             tab.start()
         for tab in tabs:
             tab.join(timeout=40)
-        answer_id = db.session.scalar(select(Message.id).where(Message.role == "assistant").order_by(Message.id.desc()).limit(1))
+        answer_id = db.session.scalar(
+            select(Message.id).where(Message.role == "assistant").order_by(Message.id.desc()).limit(1))
         answer = wait_for_answer(answer_id, timeout=30)
         assert answer.status == "complete"
         assert len(results) == 6 and all(text == answer.content for text in results)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from app.chat.models import ModelRequest
 from app.extensions import db
 from tests.chat.helpers import last_answer, start_chat, wait_for_answer
+from tests.factories import make_model
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.factories import make_model
 
 KEY_VARIABLE = "FAKE_PROVIDER_API_KEY"
 KEY = "sk-test-SENTINEL-e2e"
@@ -50,7 +50,8 @@ def test_answer_streams_from_the_provider_with_usage_and_cost(login_as, provider
     assert call.time_to_first_token_ms is not None
     # A real model also names the conversation, just after the answer; that call is recorded and counted too.
     deadline = time.time() + 10
-    while time.time() < deadline and db.session.scalar(select(ModelRequest.id).where(ModelRequest.task_type == "title")) is None:
+    title_call = select(ModelRequest.id).where(ModelRequest.task_type == "title")
+    while time.time() < deadline and db.session.scalar(title_call) is None:
         time.sleep(0.05)
         db.session.expire_all()
     db.session.refresh(conversation)  # the title is written in the same transaction as that call

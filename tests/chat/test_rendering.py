@@ -18,8 +18,8 @@ from app.core.markdown import (
     render_markdown_safe,
     render_plain_safe,
 )
-from tests.shared_testdata import shared_file
 from tests.helpers.markup import Allowlist, elements_of, live_markup
+from tests.shared_testdata import shared_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -288,7 +288,8 @@ def test_python_fence_is_highlighted_with_allowed_classes():
     assert '<div class="codeblock"><pre><code class="language-python">' in out
     assert '<span class="k">def</span>' in out
     assert '<span class="nf">greet</span>' in out
-    classes = {c for tag, attrs in elements_of(out) if tag == "span" for k, v in attrs if k == "class" for c in v.split()}
+    classes = {c for tag, attrs in elements_of(out) if tag == "span"
+               for k, v in attrs if k == "class" for c in v.split()}
     assert classes and classes <= TOKEN_CLASSES
     assert problems_in(out) == []
 
@@ -298,7 +299,8 @@ def test_fence_language_name_is_case_insensitive():
 
 
 def test_language_whitelist_is_safe_and_covers_common_languages():
-    assert {"python", "js", "javascript", "bash", "sql", "c++", "csharp", "rust", "go", "json", "html"} <= CODE_LANGUAGES
+    common = {"python", "js", "javascript", "bash", "sql", "c++", "csharp", "rust", "go", "json", "html"}
+    assert common <= CODE_LANGUAGES
     assert all(re.fullmatch(r"[a-z0-9+#-]{1,30}", name) for name in CODE_LANGUAGES)
 
 

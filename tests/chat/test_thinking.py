@@ -12,11 +12,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from app.auth.models import User
 from app.chat import services, streaming
 from app.chat.models import Message, ModelRequest
 from app.chat.services import GenerationOptions
 from app.chat.streaming import generate_answer, reap_if_stale, start_generation
-from app.auth.models import User
 from app.extensions import db
 from tests.chat.helpers import wait_for_answer
 from tests.factories import make_conversation, make_model, make_user

@@ -91,8 +91,9 @@ class FakeAnthropicServer(FakeProviderServer):
                 if scenario.mode == "truncate":
                     return None
                 if scenario.mode == "error_event":
+                    message = scenario.error_message or "Overloaded"
                     self.write_event(handler, event("error", {
-                        "type": "error", "error": {"type": "overloaded_error", "message": scenario.error_message or "Overloaded"}}))
+                        "type": "error", "error": {"type": "overloaded_error", "message": message}}))
                     return None
         self.write_event(handler, event("content_block_stop", {"type": "content_block_stop", "index": index}))
         self.write_event(handler, event("message_delta", {

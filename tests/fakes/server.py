@@ -11,6 +11,7 @@ events split across network writes, connections cut mid-answer. Subclasses write
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import threading
@@ -147,10 +148,8 @@ class FakeProviderServer:
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def __enter__(self) -> Self:
         return self.start()
@@ -297,10 +296,8 @@ class FakeProviderServer:
         """Close the connection mid-body, without the terminal chunk. Returns False for stream_answer."""
         handler.wfile.flush()
         handler.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             handler.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         return False
 
     @staticmethod

@@ -86,8 +86,8 @@ def test_reasoning_streams_before_the_text(provider_and_fake):
 
 def test_openai_request_carries_model_key_messages_and_only_the_options_set():
     with FakeOpenAIServer() as fake:
-        list(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url, temperature=0.5, top_p=0.9, max_tokens=64,
-                                                 frequency_penalty=-1.5, presence_penalty=0.0)))
+        list(OpenAIProvider(allow_private_hosts=True).stream(request_for(
+            fake.base_url, temperature=0.5, top_p=0.9, max_tokens=64, frequency_penalty=-1.5, presence_penalty=0.0)))
         list(OpenAIProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     full, bare = fake.requests
     assert full.path == "/v1/chat/completions" and full.headers["authorization"] == f"Bearer {KEY}"
@@ -262,7 +262,8 @@ def test_a_redirect_is_reported_not_followed():
     ('{"error": {"message": "Model not found", "type": "invalid_request_error"}}', "Model not found"),
     ('{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}', "Overloaded"),
     ('{"object": "error", "message": "max_tokens is too large", "type": "BadRequestError"}', "max_tokens is too large"),
-    ('{"error": "model \\"llama9\\" not found, try pulling it first"}', 'model "llama9" not found, try pulling it first'),
+    ('{"error": "model \\"llama9\\" not found, try pulling it first"}',
+     'model "llama9" not found, try pulling it first'),
     ('{"detail": "Not authenticated"}', "Not authenticated"),
     ("upstream connect error\n  or disconnect", "upstream connect error or disconnect"),
     ("<html><body><h1>502 Bad Gateway</h1></body></html>", ""),
@@ -302,7 +303,8 @@ def test_recorded_shapes_parse(fixture, piece_size):
 def test_recorded_anthropic_error_event():
     with FakeAnthropicServer() as fake:
         fake.scenario.replay = (FIXTURES / "anthropic-error-event.sse").read_bytes()
-        events, error = collect_until_error(AnthropicProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
+        events, error = collect_until_error(
+            AnthropicProvider(allow_private_hosts=True).stream(request_for(fake.base_url)))
     assert text_of(events) == "Once upon"
     assert error.code == "server_error" and error.message == (
         "Anthropic reported an error mid-answer (overloaded_error): Overloaded")
