@@ -15,9 +15,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
@@ -28,7 +28,7 @@ from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-HANDLERS: dict[str, Callable[["JobContext"], dict | None]] = {}
+HANDLERS: dict[str, Callable[[JobContext], dict | None]] = {}
 
 
 class JobCancelled(Exception):
@@ -218,7 +218,7 @@ def run_job(job: Job, worker_id: str, stopping: threading.Event | None = None) -
     return "succeeded"
 
 
-FINISHERS: dict[str, Callable[["JobContext", str], None]] = {}
+FINISHERS: dict[str, Callable[[JobContext, str], None]] = {}
 
 
 def on_finished(kind: str):

@@ -122,7 +122,7 @@ def _write_batch(context, user, kind: str, batch: list, progress: dict, holdings
         db.session.rollback()
         try:
             written = []
-            for (source_id, conversation), model in zip(new, models):
+            for (source_id, conversation), model in zip(new, models, strict=True):
                 row = chat_services.add_imported_conversation(
                     user, conversation.title, conversation.messages, created_at=conversation.created_at,
                     model=model, system_prompt=conversation.system_prompt, source_id=source_id)

@@ -14,8 +14,9 @@ import codecs
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import ijson
 
@@ -95,7 +96,7 @@ def check_bytes(stream: BinaryIO, max_bytes: int, out: BinaryIO | None = None) -
         except UnicodeDecodeError as error:
             position = size - len(chunk) + error.start
             raise ImportRefused(f"The file is not UTF-8 text (the byte at position {position:,} cannot be read). "
-                                "Upload the JSON file exactly as it was exported.")
+                                "Upload the JSON file exactly as it was exported.") from None
         has_text = has_text or bool(chunk.strip())
         containers += chunk.count(b"{") + chunk.count(b"[")
         digest.update(chunk)
@@ -105,7 +106,7 @@ def check_bytes(stream: BinaryIO, max_bytes: int, out: BinaryIO | None = None) -
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ImportRefused(f"The file is not UTF-8 text (the byte at position {size - 1:,} cannot be read). "
-                            "Upload the JSON file exactly as it was exported.")
+                            "Upload the JSON file exactly as it was exported.") from None
     if not has_text:
         raise ImportRefused("The file is empty.")
     if containers > MAX_JSON_CONTAINERS and containers > MAX_CONTAINERS_PER_MB * size / (1024 * 1024):
@@ -133,10 +134,10 @@ def _events(file: BinaryIO) -> Iterator[tuple[str, object]]:
             yield event, value
     except ijson.JSONError as error:
         detail = str(error).strip().splitlines()[0][:120].rstrip(".") if str(error).strip() else "it ends early"
-        raise ImportRefused(f"The file is not valid JSON (the reader says: {detail}).")
+        raise ImportRefused(f"The file is not valid JSON (the reader says: {detail}).") from None
     except (ValueError, OverflowError):
         raise ImportRefused("The file is not valid JSON: it holds a value JSON does not allow "
-                            "(such as NaN or a number with thousands of digits).")
+                            "(such as NaN or a number with thousands of digits).") from None
 
 
 def _skip_value(first_event: str, events) -> None:
@@ -223,10 +224,10 @@ def scan(file: BinaryIO, on_progress=None, every: int = 200) -> FileShape:
     try:
         event, value = next(events)
     except StopIteration:
-        raise ImportRefused("The file is empty.")
+        raise ImportRefused("The file is empty.") from None
     if event == "start_array":
         count, looks_chatgpt = 0, False
-        for event, value in events:
+        for event, _value in events:
             if event == "end_array":
                 break
             count += 1
@@ -257,7 +258,7 @@ def scan(file: BinaryIO, on_progress=None, every: int = 200) -> FileShape:
             header[key] = value
         elif key == "conversations" and event == "start_array":
             count = 0
-            for event, value in events:
+            for event, _value in events:
                 if event == "end_array":
                     break
                 count += 1

@@ -32,7 +32,6 @@ from app.models.base import utcnow
 from app.transfer import chatgpt, reader
 from app.transfer.records import (
     ConversationSkipped,
-    ImportRefused,
     ParsedConversation,
     ParsedFile,
     Skipped,

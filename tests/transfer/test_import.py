@@ -16,8 +16,8 @@ from app.extensions import db
 from app.jobs import runner
 from app.jobs.models import Job
 from tests.factories import make_conversation
-from tests.shared_testdata import shared_file
 from tests.helpers.markup import live_markup
+from tests.shared_testdata import shared_file
 
 pytestmark = pytest.mark.postgres  # all-or-nothing writes and stored timestamps
 
