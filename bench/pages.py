@@ -184,7 +184,8 @@ def main() -> None:
         if seeded is None:
             if args.skip_seed:
                 raise SystemExit("--skip-seed, but there is no bench data in this database (run bench.seed)")
-            seeded = seed_from_args(engine, args)
+            with app.app_context():  # the password hasher reads its settings from the app
+                seeded = seed_from_args(engine, args)
             analyze(engine)
         else:
             print("# using the bench data already in the database")

@@ -357,7 +357,8 @@ def main() -> None:
 
         engine = engine_of(app)
         print(describe_machine(engine))
-        result = seed_from_args(engine, args)
+        with app.app_context():  # the password hasher reads its settings from the app
+            result = seed_from_args(engine, args)
         started = time.perf_counter()
         analyze(engine)
         print(f"# ANALYZE: {time.perf_counter() - started:.2f} s")
