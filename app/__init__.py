@@ -64,6 +64,7 @@ def _register_blueprints(app: Flask) -> None:
 
     from app.account import bp as account_bp
     from app.admin import bp as admin_bp
+    from app.api import bp as api_bp
     from app.ai_models import bp as ai_models_bp
     from app.auth import bp as auth_bp
     from app.auth.cli import cli as users_cli
@@ -77,7 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.transfer import bp as transfer_bp
 
     for blueprint in (core_bp, auth_bp, account_bp, transfer_bp, chat_bp, folders_bp, sharing_bp, prompts_bp, ideas_bp,
-                      admin_bp, ai_models_bp, users_cli, jobs_cli):
+                      admin_bp, ai_models_bp, api_bp, users_cli, jobs_cli):
         app.register_blueprint(blueprint)
 
 

@@ -57,13 +57,17 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user, _token = services.log_in(
+            user, token = services.log_in(
                 form.email.data, form.password.data, request_origin(), current_app.config
             )
         except services.LoginRefused as refusal:
             form.form_errors.append(refusal.message)
             status = 429 if refusal.throttled else 200
         else:
+            if token is None:
+                from app.auth.two_factor_routes import start_challenge
+
+                return start_challenge(user, next_path)
             _sign_in(user)
             return done(None, next_path or url_for("core.index"), navigate=True)
     return render_template("auth/login.html", form=form, next_path=next_path), status

@@ -231,8 +231,9 @@ def _audit_login_delay_once(user_id, since: datetime, origin: Origin, details: d
                      ip_address=origin.ip_address, user_agent=origin.user_agent)
 
 
-def log_in(email: str, password: str, origin: Origin, config: dict) -> tuple[User, str]:
-    """Check credentials under throttling; returns the user and a new session token or raises LoginRefused."""
+def log_in(email: str, password: str, origin: Origin, config: dict) -> tuple[User, str | None]:
+    """Check credentials under throttling; returns the user and a new session token (None when the
+    account uses two-factor sign-in: two_factor.complete_sign_in makes the session) or raises LoginRefused."""
     identifier = normalize_email(email)[:254]
     user = get_user_by_email(identifier)
     user_id, stored_hash = (user.id, user.hashed_password) if user else (None, None)
@@ -253,11 +254,22 @@ def log_in(email: str, password: str, origin: Origin, config: dict) -> tuple[Use
     hasher, _slots = _hashing()
     if hasher.check_needs_rehash(stored_hash):
         user.hashed_password = hash_password(password)
+    if _needs_second_factor(user):
+        attempt.success, attempt.failure_reason = True, None  # the password was right; a code comes next
+        db.session.commit()
+        return user, None
     user.last_login_at = utcnow()
     attempt.success, attempt.failure_reason = True, None
     token = _start_session(user, origin)
     db.session.commit()
     return user, token
+
+
+def _needs_second_factor(user: User) -> bool:
+    """Whether sign-in continues with a TOTP or recovery code (log_in then returns no session token)."""
+    from app.auth import two_factor
+
+    return two_factor.is_enabled(user.id)
 
 
 def _token_digest(token: str) -> str:

@@ -512,6 +512,13 @@ def archived_page(user, page: int) -> tuple[list[Conversation], bool]:
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()), page, ARCHIVE_PAGE_SIZE)
 
 
+def conversations_page(user, page: int, size: int) -> tuple[list[Conversation], bool]:
+    """A page of all the user's conversations (archived and in folders too), newest activity first (the API)."""
+    return paginate(
+        select(Conversation).where(Conversation.user_id == user.id)
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()), page, size)
+
+
 def set_archived(user, conversation: Conversation, is_archived: bool) -> None:
     conversation.is_archived = is_archived
     db.session.commit()

@@ -1,8 +1,8 @@
-"""The one place that maps domain errors and HTTP errors to a page or an htmx toast (JSON errors
-come with the API)."""
+"""The one place that maps domain errors and HTTP errors to a page, an htmx toast, or JSON in
+OpenAI's shape for the API under /api/."""
 from __future__ import annotations
 
-from flask import Flask, make_response, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -40,11 +40,45 @@ DEFAULT_MESSAGES = {
 BUSY_RETRY_AFTER_SECONDS = 2
 
 
-def error_response(status: int, message: str | None = None, headers: dict[str, str] | None = None):
-    """Answer an error as a toast for htmx or as a full page (with `headers`)."""
+# OpenAI's error shape for /api/: status → (type, code).
+API_ERRORS = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", "forbidden"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    409: ("invalid_request_error", "conflict"),
+    413: ("invalid_request_error", "too_large"),
+    422: ("invalid_request_error", "invalid_value"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"),
+    502: ("server_error", "model_error"),
+    503: ("server_error", "busy"),
+}
+
+
+def is_api_request() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def api_error_response(status: int, message: str, headers: dict[str, str], code: str | None = None):
+    """An error as OpenAI's JSON: {"error": {"message", "type", "code"}}."""
+    error_type, default_code = API_ERRORS.get(status, ("invalid_request_error" if status < 500 else "server_error",
+                                                       None))
+    if status == 401:
+        headers = {**headers, "WWW-Authenticate": 'Bearer realm="Studio API"'}
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code or default_code}}
+    return jsonify(body), status, headers
+
+
+def error_response(status: int, message: str | None = None, headers: dict[str, str] | None = None,
+                   code: str | None = None):
+    """Answer an error as JSON under /api/, a toast for htmx, or a full page (with `headers`)."""
     title = TITLES.get(status, "Error")
     message = message or DEFAULT_MESSAGES.get(status, title)
     headers = dict(headers or {})
+    if is_api_request():
+        return api_error_response(status, message, headers, code)
     if request.htmx:
         # htmx (boosted links too) does not swap error bodies; the toast carries the message instead.
         return "", status, {**headers, **toast_headers(message, level="error")}
@@ -56,7 +90,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
-        return error_response(error.status, error.message or None, refusal_headers(error))
+        return error_response(error.status, error.message or None, refusal_headers(error),
+                              code=getattr(error, "api_code", None))
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limited(error: RateLimitExceeded):

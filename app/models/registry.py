@@ -1,6 +1,8 @@
 """Imports every domain's models so SQLAlchemy's metadata (and Alembic) knows all tables."""
 from app.ai_models import models as ai_models_models  # noqa: F401
+from app.api import models as api_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.auth import two_factor_models  # noqa: F401
 from app.chat import models as chat_models  # noqa: F401
 from app.folders import models as folders_models  # noqa: F401
 from app.ideas import models as ideas_models  # noqa: F401

@@ -1,0 +1,54 @@
+"""Following an answer being written, for the API: text as it arrives (SSE) or the finished message.
+The answer is written by chat's generator, exactly as for the pages."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from app.chat import streaming
+from app.chat.models import Message
+from app.extensions import db
+from app.models.base import utcnow
+
+POLL_SECONDS = 0.1
+MAX_WAIT_SECONDS = 600
+
+
+def text_as_written(message_id: uuid.UUID) -> Iterator[str | None]:
+    """The answer's new text, piece by piece, until it is no longer being written; None now and then
+    while nothing arrives (a keep-alive). Ends after MAX_WAIT_SECONDS at most."""
+    started = time.monotonic()
+    offset = 0
+    while time.monotonic() - started < MAX_WAIT_SECONDS:
+        progress = streaming._read_progress(message_id, offset, 0)
+        if progress is None:
+            return
+        status, heartbeat_at, text_length, new_text = progress[0], progress[1], progress[2], progress[3]
+        if new_text:
+            offset = text_length
+            yield new_text
+        if status == "streaming" and heartbeat_at is not None and \
+                utcnow() - heartbeat_at > streaming.HEARTBEAT_STALE_AFTER:
+            message = db.session.get(Message, message_id)
+            if message is not None:
+                streaming.reap_if_stale(message)
+            db.session.rollback()
+            continue
+        if status != "streaming":
+            return
+        yield None
+        time.sleep(POLL_SECONDS)
+
+
+def finished(message_id: uuid.UUID) -> Message | None:
+    """The message as the generator left it (read fresh)."""
+    db.session.rollback()
+    return db.session.get(Message, message_id)
+
+
+def wait_until_finished(message_id: uuid.UUID) -> Message | None:
+    """Block until the answer is finished (or given up on), then return it."""
+    for _ in text_as_written(message_id):
+        pass
+    return finished(message_id)
