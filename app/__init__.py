@@ -67,6 +67,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.ai_models import bp as ai_models_bp
     from app.auth import bp as auth_bp
+    from app.auth.approval import bp as approval_bp
     from app.auth.cli import cli as users_cli
     from app.chat import bp as chat_bp
     from app.core import bp as core_bp
@@ -76,9 +77,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.prompts import bp as prompts_bp
     from app.sharing import bp as sharing_bp
     from app.transfer import bp as transfer_bp
+    from app.usage.cli import cli as usage_cli
 
     for blueprint in (core_bp, auth_bp, account_bp, transfer_bp, chat_bp, folders_bp, sharing_bp, prompts_bp, ideas_bp,
-                      admin_bp, ai_models_bp, api_bp, users_cli, jobs_cli):
+                      admin_bp, ai_models_bp, api_bp, users_cli, jobs_cli, approval_bp, usage_cli):
         app.register_blueprint(blueprint)
 
 

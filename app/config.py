@@ -77,6 +77,8 @@ def build_config(instance_path: Path) -> dict:
         },
         # Password hashes running at once in one process (each holds the memory cost above).
         "MAX_CONCURRENT_HASHES": int(os.environ.get("STUDIO_MAX_CONCURRENT_HASHES", 4)),
+        # New accounts wait for an admin's approval (the first account, the admin, never does).
+        "SIGNUP_APPROVAL": _bool("STUDIO_SIGNUP_APPROVAL", False),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
         # Imports: the largest upload (stored on disk, read by a background job) and where uploads

@@ -1,8 +1,9 @@
 """Admin forms."""
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField
+from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.admin.feedback import NOTES_MAX_LENGTH
 from app.core.forms import strip_text
 from app.security.roles import Role
 
@@ -20,3 +21,9 @@ class NavigationItemForm(FlaskForm):
     )
     item_type = SelectField("Kind", choices=[("link", "Link"), ("section", "Section heading"), ("divider", "Divider")])
     submit = SubmitField("Save")
+
+
+class FeedbackReviewForm(FlaskForm):
+    resolution_notes = TextAreaField("Resolution notes", filters=[strip_text],
+                                     validators=[Optional(), Length(max=NOTES_MAX_LENGTH)])
+    submit = SubmitField("Mark reviewed")

@@ -39,6 +39,8 @@ def authenticate_request() -> None:
     if key is None:
         raise KeyRefused("The API key is not valid: unknown, revoked or expired.")
     user = db.session.get(User, key.user_id)
+    if user.is_awaiting_approval:  # a sign-up an admin has not approved (STUDIO_SIGNUP_APPROVAL)
+        raise Forbidden("Your account is waiting for an administrator's approval.")
     if two_factor.must_enrol(user):
         raise Forbidden("Your role requires two-factor sign-in; set it up in your account first.")
     g.api_key = key

@@ -22,10 +22,13 @@ class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20), default="user")
     is_active_account: Mapped[bool] = mapped_column("is_active", Boolean, default=True)
     last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    # With STUDIO_SIGNUP_APPROVAL, new accounts wait ("pending") until an admin approves or rejects them.
+    approval_status: Mapped[str] = mapped_column(String(20), default="approved", server_default="approved")
     metadata_json: Mapped[Optional[dict]] = mapped_column("metadata", JSONType, nullable=True)
 
     __table_args__ = (
         CheckConstraint("role IN ('user', 'moderator', 'admin')", name="role_known"),
+        CheckConstraint("approval_status IN ('approved', 'pending', 'rejected')", name="approval_status_known"),
         Index("ix_users_created_at", "created_at"),
     )
 
@@ -35,6 +38,10 @@ class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.is_active_account
+
+    @property
+    def is_awaiting_approval(self) -> bool:
+        return self.approval_status != "approved"
 
     def get_id(self) -> str:
         # Flask-Login keeps this in the cookie: the session token, so the server can revoke it.

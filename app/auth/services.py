@@ -107,15 +107,20 @@ def get_user_by_email(email: str) -> User | None:
 
 
 def create_user(email: str, display_name: str, password: str, role: str | None = None) -> User:
-    """Create an account; the first account ever becomes admin. Raises Conflict if the e-mail is taken."""
+    """Create an account; the first account ever becomes admin. A sign-up (no role given) waits for
+    approval when SIGNUP_APPROVAL is on. Raises Conflict if the e-mail is taken."""
     email = normalize_email(email)
     # Hashed first: outside any lock, and a taken e-mail costs the same time as a free one.
     hashed_password = hash_password(password)
     if get_user_by_email(email) is not None:
         raise Conflict(DUPLICATE_EMAIL)
+    approval_status = "approved"
     if role is None:
         role = "admin" if _is_first_account() else "user"
-    user = User(email=email, display_name=display_name.strip(), hashed_password=hashed_password, role=role)
+        if role == "user" and current_app.config["SIGNUP_APPROVAL"]:
+            approval_status = "pending"
+    user = User(email=email, display_name=display_name.strip(), hashed_password=hashed_password, role=role,
+                approval_status=approval_status)
     db.session.add(user)
     try:
         db.session.flush()

@@ -237,10 +237,16 @@ class FeedbackItem(UUIDPrimaryKey, db.Model):
     category: Mapped[str] = mapped_column(String(10))  # up | down
     content: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     source: Mapped[str] = mapped_column(String(20), default="chat")
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default="new")  # new | reviewed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An admin's review (/admin/feedback).
+    reviewed_by: Mapped[Optional[uuid.UUID]] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    resolution_notes: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("user_id", "message_id", name="uq_feedback_items_user_message"),
+        Index("ix_feedback_items_category_created", "category", "created_at"),
         CheckConstraint("category IN ('up', 'down')", name="category_known"),
     )

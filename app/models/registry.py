@@ -11,3 +11,4 @@ from app.nav import models as nav_models  # noqa: F401
 from app.prompts import models as prompts_models  # noqa: F401
 from app.security import audit as audit_models  # noqa: F401
 from app.sharing import models as sharing_models  # noqa: F401
+from app.usage import models as usage_models  # noqa: F401

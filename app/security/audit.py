@@ -5,8 +5,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import ForeignKey, Index, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, String, Text, Uuid, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, UUIDPrimaryKey, utcnow
@@ -55,3 +55,21 @@ def record_audit(
     )
     db.session.add(entry)
     return entry
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Raised when code tries to change or remove an audit entry."""
+
+
+@event.listens_for(AuditLog, "before_update")
+@event.listens_for(AuditLog, "before_delete")
+def _refuse_changing_an_entry(_mapper, _connection, entry):
+    raise AuditLogIsAppendOnly(f"audit entry {entry.id} cannot be changed or deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_changes(state):
+    """Bulk UPDATE and DELETE statements on the model bypass the per-object events: refuse them too."""
+    if (state.is_update or state.is_delete) and any(
+            mapper.class_ is AuditLog for mapper in state.all_mappers):
+        raise AuditLogIsAppendOnly("audit entries cannot be changed or deleted")
