@@ -73,6 +73,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.core import bp as core_bp
     from app.folders import bp as folders_bp
     from app.ideas import bp as ideas_bp
+    from app.projects import bp as projects_bp
     from app.jobs.cli import cli as jobs_cli
     from app.prompts import bp as prompts_bp
     from app.sharing import bp as sharing_bp
@@ -80,7 +81,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.usage.cli import cli as usage_cli
 
     for blueprint in (core_bp, auth_bp, account_bp, transfer_bp, chat_bp, folders_bp, sharing_bp, prompts_bp, ideas_bp,
-                      admin_bp, ai_models_bp, api_bp, users_cli, jobs_cli, approval_bp, usage_cli):
+                      projects_bp, admin_bp, ai_models_bp, api_bp, users_cli, jobs_cli, approval_bp, usage_cli):
         app.register_blueprint(blueprint)
 
 

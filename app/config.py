@@ -88,6 +88,16 @@ def build_config(instance_path: Path) -> dict:
         "IMPORT_BATCH_SIZE": int(os.environ.get("STUDIO_IMPORT_BATCH_SIZE", 25)),
         "MAX_CONVERSATIONS_PER_USER": int(os.environ.get("STUDIO_MAX_CONVERSATIONS_PER_USER", 100_000)),
         "MAX_STORAGE_MB_PER_USER": int(os.environ.get("STUDIO_MAX_STORAGE_MB_PER_USER", 2048)),
+        # Projects: where files are stored (by content hash), what one upload and one project may hold
+        # (files, bytes per file, bytes in all, zip expansion ratio), and the gauntlet's limits.
+        "PROJECT_STORAGE": os.environ.get("STUDIO_PROJECT_STORAGE") or str(instance_path / "projects"),
+        "PROJECT_MAX_FILES": int(os.environ.get("STUDIO_PROJECT_MAX_FILES", 2000)),
+        "PROJECT_MAX_FILE_BYTES": int(os.environ.get("STUDIO_PROJECT_MAX_FILE_MB", 5)) * 1024 * 1024,
+        "PROJECT_MAX_TOTAL_BYTES": int(os.environ.get("STUDIO_PROJECT_MAX_TOTAL_MB", 50)) * 1024 * 1024,
+        "PROJECT_MAX_ZIP_RATIO": int(os.environ.get("STUDIO_PROJECT_MAX_ZIP_RATIO", 100)),
+        "GAUNTLET_TIMEOUT_SECONDS": float(os.environ.get("STUDIO_GAUNTLET_TIMEOUT_SECONDS", 120)),
+        "GAUNTLET_CPU_SECONDS": int(os.environ.get("STUDIO_GAUNTLET_CPU_SECONDS", 120)),
+        "GAUNTLET_MEMORY_MB": int(os.environ.get("STUDIO_GAUNTLET_MEMORY_MB", 1024)),
         # Background jobs: a worker thread in each app process (off when only `flask jobs work` should
         # run them), how often idle workers look, when a silent worker's job is taken over, retry wait.
         "JOBS_WORKER_THREAD": _bool("STUDIO_JOBS_WORKER_THREAD", True),

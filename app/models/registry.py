@@ -8,6 +8,7 @@ from app.folders import models as folders_models  # noqa: F401
 from app.ideas import models as ideas_models  # noqa: F401
 from app.jobs import models as jobs_models  # noqa: F401
 from app.nav import models as nav_models  # noqa: F401
+from app.projects import models as projects_models  # noqa: F401
 from app.prompts import models as prompts_models  # noqa: F401
 from app.security import audit as audit_models  # noqa: F401
 from app.sharing import models as sharing_models  # noqa: F401
