@@ -38,6 +38,12 @@ def thumbs_down(page: int, model: str | None = None, status: str | None = None):
     return [tuple(row) for row in rows], has_more
 
 
+def unreviewed_count() -> int:
+    """Thumbs-down not reviewed yet."""
+    return db.session.scalar(select(func.count(FeedbackItem.id)).where(
+        FeedbackItem.category == "down", FeedbackItem.status == "new")) or 0
+
+
 def models_with_feedback() -> list[str]:
     """Model names that received a thumbs-down, for the filter."""
     return list(db.session.scalars(

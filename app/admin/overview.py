@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from app.admin import feedback
 from app.admin.services import pending_signup_count
 from app.auth.models import UserSession
 from app.extensions import db
@@ -100,4 +101,5 @@ def overview(now: datetime | None = None) -> dict:
         "pending_moderation": pending_moderation_count(),
         "pending_signups": pending_signup_count(),
         "failed_jobs": failed_jobs_count(now),
+        "feedback_to_review": feedback.unreviewed_count(),
     }
