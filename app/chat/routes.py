@@ -135,6 +135,10 @@ def show(conversation_id: uuid.UUID):
 def sidebar():
     """The conversation list: the whole first page, or the rows after a cursor (infinite scroll)."""
     cursor = request.args.get("cursor")
+    query = request.args.get("q", "").strip()
+    if query and not cursor:  # the title filter at the top of the sidebar
+        return render_template("chat/_sidebar_filtered.html", query=query, current_id=request.args.get("current"),
+                               titles=chat_search.matching_titles(acting_user(), query))
     page = services.sidebar_page(acting_user(), cursor)
     if cursor:
         return render_template("chat/_sidebar_rows.html", sidebar=page, current_id=request.args.get("current"))

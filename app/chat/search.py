@@ -19,6 +19,7 @@ PAGE_SIZE = 20
 # search costs the same for a user with ten thousand matches as for one with a hundred.
 RANKED_CANDIDATES = 2000
 TITLE_HITS = 8
+FILTER_TITLES = 30
 MAX_TERMS = 8
 MAX_QUERY_CHARS = 200
 START, STOP = "\x02", "\x03"
@@ -84,6 +85,16 @@ def search(user, query: str, page: int = 1) -> SearchResults:
     return SearchResults(query, terms, titles if page == 1 else [], hits, page, has_more)
 
 
+def matching_titles(user, query: str, limit: int = FILTER_TITLES) -> list[TitleHit]:
+    """The user's conversations whose title matches the query (the sidebar's filter), best first."""
+    terms = search_terms(query[:MAX_QUERY_CHARS])
+    if not terms:
+        return []
+    if db.engine.dialect.name == "postgresql":
+        return _titles_postgresql(user, terms, limit)
+    return _titles_sqlite(user, terms, limit)
+
+
 def _rows_to_hits(rows, snippets: dict) -> list[MessageHit]:
     return [MessageHit(_as_uuid(row.id), _as_uuid(row.conversation_id), row.title, row.role,
                        _as_datetime(row.created_at), snippets.get(str(row.id), ""))
@@ -122,15 +133,18 @@ def _search_postgresql(user, terms: list[str], page: int):
             "'StartSel=\x02, StopSel=\x03, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \"') "
             "FROM nexus_messages WHERE id = ANY(:ids)"), {"q": tsquery, "ids": [r.id for r in shown]}).all()
         snippets = {str(r[0]): highlight(r[1]) for r in snippet_rows}
-    titles = []
-    if page == 1:
-        title_rows = db.session.execute(text(
-            "SELECT id, title FROM nexus_conversations "
-            "WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) "
-            "ORDER BY ts_rank(search_vector, to_tsquery('simple', :q)) DESC, last_activity_at DESC LIMIT :limit"),
-            {"user_id": user.id, "q": tsquery, "limit": TITLE_HITS}).all()
-        titles = [TitleHit(r.id, _highlight_title(r.title, terms)) for r in title_rows]
+    titles = _titles_postgresql(user, terms, TITLE_HITS) if page == 1 else []
     return titles, _rows_to_hits(shown, snippets), len(rows) > PAGE_SIZE
+
+
+def _titles_postgresql(user, terms: list[str], limit: int) -> list[TitleHit]:
+    tsquery = " & ".join(terms[:-1] + [terms[-1] + ":*"])
+    title_rows = db.session.execute(text(
+        "SELECT id, title FROM nexus_conversations "
+        "WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) "
+        "ORDER BY ts_rank(search_vector, to_tsquery('simple', :q)) DESC, last_activity_at DESC LIMIT :limit"),
+        {"user_id": user.id, "q": tsquery, "limit": limit}).all()
+    return [TitleHit(r.id, _highlight_title(r.title, terms)) for r in title_rows]
 
 
 def _fts_query(column: str, owner_hex: str, terms: list[str]) -> str:
@@ -160,12 +174,15 @@ def _search_sqlite(user, terms: list[str], page: int):
             "JOIN nexus_messages m ON m.rowid = message_fts.rowid "
             f"WHERE message_fts MATCH :match AND message_fts.rowid IN ({rowids})"), {"match": match}).all()
         snippets = {str(r[0]): highlight(r[1] or "") for r in snippet_rows}
-    titles = []
-    if page == 1:
-        title_rows = db.session.execute(text(
-            "SELECT c.id, c.title FROM conversation_fts JOIN nexus_conversations c ON c.rowid = conversation_fts.rowid "
-            "WHERE conversation_fts MATCH :match AND c.user_id = :owner "
-            "ORDER BY conversation_fts.rank, c.last_activity_at DESC LIMIT :limit"),
-            {"match": _fts_query("title", owner, terms), "owner": owner, "limit": TITLE_HITS}).all()
-        titles = [TitleHit(_as_uuid(r.id), _highlight_title(r.title, terms)) for r in title_rows]
+    titles = _titles_sqlite(user, terms, TITLE_HITS) if page == 1 else []
     return titles, _rows_to_hits(shown, snippets), len(rows) > PAGE_SIZE
+
+
+def _titles_sqlite(user, terms: list[str], limit: int) -> list[TitleHit]:
+    owner = user.id.hex
+    title_rows = db.session.execute(text(
+        "SELECT c.id, c.title FROM conversation_fts JOIN nexus_conversations c ON c.rowid = conversation_fts.rowid "
+        "WHERE conversation_fts MATCH :match AND c.user_id = :owner "
+        "ORDER BY conversation_fts.rank, c.last_activity_at DESC LIMIT :limit"),
+        {"match": _fts_query("title", owner, terms), "owner": owner, "limit": limit}).all()
+    return [TitleHit(_as_uuid(r.id), _highlight_title(r.title, terms)) for r in title_rows]

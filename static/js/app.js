@@ -200,3 +200,138 @@
       function () { field.select(); window.studioToast("Copying failed: the link is selected, copy it by hand.", "error"); });
   });
 })();
+
+// The chat page's layout (issue 17): the actions menu, dialogs, the phone's sidebar drawer, the
+// composer's shortcuts, copying a message, and "jump to latest" while an answer streams.
+(function () {
+  "use strict";
+
+  function openDialog(dialog) {
+    if (!dialog || dialog.open) return;
+    dialog.showModal();
+    dialog.querySelectorAll("[data-load-on-open]").forEach(function (part) {  // the share panel loads now
+      if (window.htmx) htmx.trigger(part, "dialog-opened");
+    });
+  }
+
+  function closePopups(except) {
+    document.querySelectorAll(".conversation-menu[open], .options-panel[open]").forEach(function (popup) {
+      if (popup !== except) popup.open = false;
+    });
+  }
+
+  function setSidebar(isOpen) {
+    var sidebar = document.getElementById("chat-sidebar");
+    if (!sidebar) return;
+    sidebar.classList.toggle("is-open", isOpen);
+    document.querySelectorAll(".sidebar-open").forEach(function (button) {
+      button.setAttribute("aria-expanded", isOpen ? "true" : "false");
+      if (!isOpen && sidebar.contains(document.activeElement)) button.focus();
+    });
+    if (isOpen) {
+      var filter = document.getElementById("sidebar-filter");
+      if (filter) filter.focus();
+    }
+  }
+
+  function stopAnswer() {
+    var stop = document.querySelector(".message.is-streaming .stop-button");
+    if (stop) stop.click();
+    return !!stop;
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : event.target.parentElement;
+    var opener = target.closest("[data-open-dialog]");
+    if (opener) {
+      closePopups(null);
+      openDialog(document.getElementById(opener.dataset.openDialog));
+      return;
+    }
+    var closer = target.closest("[data-close-dialog]");
+    if (closer) { closer.closest("dialog").close(); return; }
+    if (target.closest("[data-sidebar-toggle]")) {
+      var sidebar = document.getElementById("chat-sidebar");
+      setSidebar(!(sidebar && sidebar.classList.contains("is-open")));
+      return;
+    }
+    if (target.closest("[data-stop-answer]")) { stopAnswer(); return; }
+    var copy = target.closest(".copy-message");
+    if (copy) {
+      var body = copy.closest(".message").querySelector(".message-body");
+      window.studioCopy(body ? body.innerText : "").then(
+        function () { window.studioToast("Message copied.", "success"); },
+        function () { window.studioToast("Copying failed: select the text and copy it by hand.", "error"); });
+      return;
+    }
+    // A click elsewhere closes the actions menu and the options popover.
+    closePopups(target.closest(".conversation-menu, .options-panel"));
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (document.querySelector("dialog[open]")) return;  // the dialog closes itself
+    var popup = document.querySelector(".conversation-menu[open], .options-panel[open]");
+    if (popup) {
+      popup.open = false;
+      popup.querySelector("summary").focus();
+      event.preventDefault();
+      return;
+    }
+    var sidebar = document.getElementById("chat-sidebar");
+    if (sidebar && sidebar.classList.contains("is-open")) { setSidebar(false); event.preventDefault(); return; }
+    if (stopAnswer()) event.preventDefault();
+  });
+
+  // A dialog's form marked data-close-on-success (the new title lands outside it) closes the dialog.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (!event.detail.successful || !form.hasAttribute || !form.hasAttribute("data-close-on-success")) return;
+    var dialog = form.closest("dialog");
+    if (dialog && dialog.open) dialog.close();
+  });
+
+  // The composer's and the top bar's heights, for the layout (toasts and "jump to latest" sit above the composer).
+  var sizes = window.ResizeObserver ? new ResizeObserver(function () { measure(); }) : null;
+  function measure() {
+    var root = document.documentElement.style;
+    var composer = document.getElementById("composer");
+    var topbar = document.querySelector(".topbar");
+    if (composer) root.setProperty("--composer-height", composer.offsetHeight + "px");
+    if (topbar) root.setProperty("--topbar-height", topbar.offsetHeight + "px");
+  }
+  function observe() {
+    if (!sizes) return measure();
+    sizes.disconnect();
+    ["composer"].forEach(function (id) { var el = document.getElementById(id); if (el) sizes.observe(el); });
+    var topbar = document.querySelector(".topbar");
+    if (topbar) sizes.observe(topbar);
+    measure();
+  }
+  document.addEventListener("htmx:afterSettle", observe);
+
+  // "Jump to latest" shows while an answer streams and the reader has scrolled up.
+  function updateJump() {
+    var box = document.getElementById("messages");
+    var jump = document.querySelector(".jump-latest");
+    if (!box || !jump) return;
+    var isAway = box.scrollHeight - box.scrollTop - box.clientHeight > 120;
+    jump.hidden = !(isAway && document.querySelector(".message.is-streaming"));
+  }
+  document.addEventListener("scroll", function (event) {
+    if (event.target && event.target.id === "messages") updateJump();
+  }, true);
+  document.addEventListener("htmx:sseMessage", updateJump);
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest(".jump-latest")) return;
+    var box = document.getElementById("messages");
+    box.scrollTop = box.scrollHeight;
+    box.dataset.follow = "yes";
+    updateJump();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    observe();
+    document.querySelectorAll("dialog[data-open-on-load]").forEach(openDialog);
+  });
+})();

@@ -61,6 +61,7 @@ def test_rename_and_pin_a_conversation(signed_in_page, live_server):
     conversation = make_conversation(user, title="Trip planning", messages=2)
     page = signed_in_page(user=user)
     page.goto(f"{live_server}/chat/{conversation.id}")
+    page.locator(".conversation-menu > summary").click()  # the actions menu
     page.get_by_role("button", name="Rename").click()
     page.get_by_label("Title").fill("Lisbon in May")
     page.get_by_role("button", name="Save title").click()
@@ -69,7 +70,8 @@ def test_rename_and_pin_a_conversation(signed_in_page, live_server):
     sidebar = page.get_by_role("complementary", name="Conversations")
     expect(sidebar.get_by_role("link", name="Lisbon in May")).to_be_visible()
 
-    page.locator("#conversation-title ~ .conversation-actions").get_by_role("button", name="Pin").click()
+    page.locator(".conversation-menu > summary").click()
+    page.locator(".conversation-menu-panel").get_by_role("button", name="Pin").click()
     pinned = page.get_by_role("list", name="Pinned conversations")
     expect(pinned.get_by_role("link", name="Pinned: Lisbon in May")).to_be_visible()
     recent = page.get_by_role("list", name="Recent conversations")

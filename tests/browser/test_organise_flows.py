@@ -62,7 +62,8 @@ def test_share_visit_as_a_stranger_then_revoke(signed_in_page, browser, live_ser
     conversation = make_conversation(user, title="Soup recipe", messages=4)
     page = signed_in_page(user=user)
     page.goto(f"{live_server}/chat/{conversation.id}")
-    page.get_by_text("Share", exact=True).click()
+    page.locator(".conversation-menu > summary").click()  # the actions menu, then the share dialog
+    page.get_by_role("button", name="Share", exact=True).click()
     page.get_by_label("Link expires").select_option("30d")
     page.get_by_role("button", name="Create link").click()
     expect(page.locator(".toast").filter(has_text="Share link created")).to_be_visible()
