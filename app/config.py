@@ -79,6 +79,31 @@ def build_config(instance_path: Path) -> dict:
         "MAX_CONCURRENT_HASHES": int(os.environ.get("STUDIO_MAX_CONCURRENT_HASHES", 4)),
         # New accounts wait for an admin's approval (the first account, the admin, never does).
         "SIGNUP_APPROVAL": _bool("STUDIO_SIGNUP_APPROVAL", False),
+        # New sign-ups confirm their e-mail address by a mailed link before they can chat.
+        "EMAIL_VERIFICATION": _bool("STUDIO_EMAIL_VERIFICATION", False),
+        # Off: no password sign-in or sign-up (single sign-on only; `flask users reset-password` stays).
+        "PASSWORD_LOGIN": _bool("STUDIO_PASSWORD_LOGIN", True),
+        # Where Studio is reached: links in mails are built from it (no request to take the host from).
+        "STUDIO_BASE_URL": os.environ.get("STUDIO_BASE_URL", "http://localhost:5000"),
+        # E-mail through an SMTP server (Flask-Mail); without MAIL_SERVER nothing is mailed.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", 587)),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", True),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Studio <studio@localhost>"),
+        # Password reset: mails per account per hour, and requests per address per hour.
+        "PASSWORD_RESETS_PER_ACCOUNT_PER_HOUR": int(os.environ.get("STUDIO_PASSWORD_RESETS_PER_ACCOUNT", 3)),
+        "LIMIT_PASSWORD_RESETS_PER_HOUR": int(os.environ.get("STUDIO_LIMIT_PASSWORD_RESETS_PER_HOUR", 10)),
+        # Single sign-on through an OpenID Connect provider (off without an issuer).
+        "OIDC_ISSUER": os.environ.get("STUDIO_OIDC_ISSUER", "").rstrip("/"),
+        "OIDC_CLIENT_ID": os.environ.get("STUDIO_OIDC_CLIENT_ID", ""),
+        "OIDC_CLIENT_SECRET": os.environ.get("STUDIO_OIDC_CLIENT_SECRET", ""),
+        "OIDC_LABEL": os.environ.get("STUDIO_OIDC_LABEL", "single sign-on"),
+        "OIDC_SCOPES": os.environ.get("STUDIO_OIDC_SCOPES", "openid email profile"),
+        "OIDC_ADMIN_GROUP": os.environ.get("STUDIO_OIDC_ADMIN_GROUP", ""),
+        "OIDC_MODERATOR_GROUP": os.environ.get("STUDIO_OIDC_MODERATOR_GROUP", ""),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
         # Imports: the largest upload (stored on disk, read by a background job) and where uploads

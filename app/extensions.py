@@ -2,6 +2,7 @@
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -27,6 +28,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+mail = Mail()  # MAIL_* settings; mails are sent by the job runner (app/core/mail.py)
 htmx = Htmx()  # request.htmx: HX-Request, HX-Target, HX-Boosted, history restore
 # Limits are declared on the routes (app/security/rate_limits.py); storage and switch come from config.
 limiter = Limiter(key_func=get_remote_address)

@@ -10,6 +10,7 @@ from app.admin import audit as audit_log
 from app.admin import bp, feedback, overview, services
 from app.admin.exports import csv_response
 from app.admin.forms import FeedbackReviewForm, NavigationItemForm, RoleForm
+from app.auth import password_reset
 from app.auth import services as auth_services
 from app.core.forms import errors_text
 from app.core.pages import done, is_htmx, page_number, render_page
@@ -69,6 +70,14 @@ def revoke_user_sessions(user_id: uuid.UUID):
     ended = services.revoke_all_sessions(acting_user(), user_id, request_origin())
     return done(f"Ended {ended} session{'s' if ended != 1 else ''}.", url_for("admin.user_detail", user_id=user_id),
                 navigate=True)
+
+
+@bp.post("/users/<uuid:user_id>/password-reset-link")
+@admin_required
+def make_password_reset_link(user_id: uuid.UUID):
+    """A password reset link to hand over (works without a mail server): shown once, valid an hour."""
+    link = password_reset.make_reset_link(acting_user(), user_id, request_origin())
+    return render_template("auth/reset_link.html", user=services.get_user(user_id), link=link)
 
 
 @bp.get("/signups")

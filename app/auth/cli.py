@@ -25,3 +25,20 @@ def create_user_command(email, display_name, role, password):
         raise click.ClickException(error.message) from error
     db.session.commit()
     click.echo(f"Created {user.email} ({user.role}).")
+
+
+@cli.cli.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def reset_password_command(email, password):
+    """Break-glass: set an account's password (works with STUDIO_PASSWORD_LOGIN=off too); its sessions end."""
+    from app.auth import password_reset
+    from app.errors import NotFound
+
+    if len(password) < 8:
+        raise click.UsageError("The password must have at least 8 characters.")
+    try:
+        user = password_reset.break_glass_reset(email, password)
+    except NotFound as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Set a new password for {user.email}; its sessions have ended.")

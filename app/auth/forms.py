@@ -36,3 +36,16 @@ class PasswordChangeForm(FlaskForm):
     confirm = PasswordField("Repeat new password",
                             validators=[DataRequired(), EqualTo("new_password", "The passwords differ.")])
     submit = SubmitField("Change password")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("E-mail", filters=[strip_text], validators=[DataRequired(), Email(), Length(max=254)])
+    submit = SubmitField("Send reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField("New password", validators=[
+        DataRequired(), Length(min=8, max=200, message="Use at least 8 characters (at most 200).")])
+    confirm = PasswordField("Repeat new password",
+                            validators=[DataRequired(), EqualTo("new_password", "The passwords differ.")])
+    submit = SubmitField("Set new password")

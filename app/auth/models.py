@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -24,6 +24,8 @@ class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
     last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     # With STUDIO_SIGNUP_APPROVAL, new accounts wait ("pending") until an admin approves or rejects them.
     approval_status: Mapped[str] = mapped_column(String(20), default="approved", server_default="approved")
+    # False only for sign-ups under STUDIO_EMAIL_VERIFICATION until they follow the link mailed to them.
+    is_email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     metadata_json: Mapped[Optional[dict]] = mapped_column("metadata", JSONType, nullable=True)
 
     __table_args__ = (

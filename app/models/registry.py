@@ -2,6 +2,8 @@
 from app.ai_models import models as ai_models_models  # noqa: F401
 from app.api import models as api_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.auth import oidc_models as auth_oidc_models  # noqa: F401
+from app.auth import token_models as auth_token_models  # noqa: F401
 from app.auth import two_factor_models  # noqa: F401
 from app.chat import models as chat_models  # noqa: F401
 from app.folders import models as folders_models  # noqa: F401

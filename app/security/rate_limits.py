@@ -69,6 +69,9 @@ searches = limiter.limit(
 registrations = limiter.limit(
     _setting_per("LIMIT_REGISTRATIONS_PER_HOUR", "hour"), key_func=address, methods=["POST"],
     error_message=_refusal("Too many accounts were created from your address"))
+password_resets = limiter.limit(
+    _setting_per("LIMIT_PASSWORD_RESETS_PER_HOUR", "hour"), key_func=address, methods=["POST"],
+    error_message=_refusal("Too many password resets were asked from your address"))
 
 
 def as_limit_reached(error: RateLimitExceeded) -> LimitReached:
