@@ -95,7 +95,9 @@ def _register_template_helpers(app: Flask) -> None:
     def navigation_helper():
         # A callable, so only the full page shell queries the navigation.
         def navigation():
-            role = current_user.role if current_user.is_authenticated else None
+            # An account waiting for approval sees no links: every page but the waiting one refuses it.
+            signed_in = current_user.is_authenticated and not current_user.is_awaiting_approval
+            role = current_user.role if signed_in else None
             return items_for_role(role)
 
         return {"navigation": navigation}

@@ -110,6 +110,7 @@ def test_admin_pages_fit_and_are_captured(signed_in_page, live_server, scheme):
     newcomer.wait_for_url("**/waiting")
     assert_looks_right(newcomer)
     newcomer.screenshot(path=SHOTS / f"admin-waiting-page-desktop-{scheme}.png", full_page=True)
+    assert newcomer.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").count() == 0
     assert newcomer.goto(f"{live_server}/chat").status == 403
 
     # Approving a waiting sign-up from the queue: the row goes, a toast says so.
