@@ -152,4 +152,9 @@ def build_config(instance_path: Path) -> dict:
         # The demo model's pace, in seconds between chunks (normal, and for `[[echo:slow]]`).
         "ECHO_DELAY_SECONDS": float(os.environ.get("STUDIO_ECHO_DELAY") or 0.03),
         "ECHO_SLOW_DELAY_SECONDS": float(os.environ.get("STUDIO_ECHO_SLOW_DELAY") or 0.3),
+        # Streams wake on notification (PostgreSQL LISTEN/NOTIFY on a direct connection, not through
+        # PgBouncer; in-process on SQLite) and read again at least this often, so nothing is lost.
+        "STREAM_NOTIFY": _bool("STUDIO_STREAM_NOTIFY", True),
+        "NOTIFY_DATABASE_URL": os.environ.get("STUDIO_NOTIFY_DATABASE_URL") or None,
+        "STREAM_FALLBACK_POLL_SECONDS": float(os.environ.get("STUDIO_STREAM_FALLBACK_POLL_SECONDS") or 2.0),
     }

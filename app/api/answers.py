@@ -6,12 +6,13 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from app.chat import streaming
+from flask import current_app
+
+from app.chat import notify, streaming
 from app.chat.models import Message
 from app.extensions import db
 from app.models.base import utcnow
 
-POLL_SECONDS = 0.1
 MAX_WAIT_SECONDS = 600
 
 
@@ -20,7 +21,10 @@ def text_as_written(message_id: uuid.UUID) -> Iterator[str | None]:
     while nothing arrives (a keep-alive). Ends after MAX_WAIT_SECONDS at most."""
     started = time.monotonic()
     offset = 0
+    fallback_seconds = current_app.config["STREAM_FALLBACK_POLL_SECONDS"]
+    signal = notify.subscribe(message_id)  # woken as the generator saves text; None: only the slow poll
     while time.monotonic() - started < MAX_WAIT_SECONDS:
+        seen = signal.version if signal else 0
         progress = streaming._read_progress(message_id, offset, 0)
         if progress is None:
             return
@@ -38,7 +42,10 @@ def text_as_written(message_id: uuid.UUID) -> Iterator[str | None]:
         if status != "streaming":
             return
         yield None
-        time.sleep(POLL_SECONDS)
+        if signal:
+            signal.wait(seen, fallback_seconds)
+        else:
+            time.sleep(fallback_seconds)
 
 
 def finished(message_id: uuid.UUID) -> Message | None:

@@ -21,15 +21,21 @@ from sqlalchemy import func, select, update
 
 from app.ai_models.models import AIModel
 from app.ai_models.services import provider_stream, stream_from
+from app.chat import model_requests, notify
 from app.chat.context import FittedContext, fit_for_answer, record_failed_attempt, stream_fitting
-from app.chat import model_requests
 from app.chat.live import LiveAnswer
 from app.chat.models import Conversation, Message, ModelRequest
 from app.chat.services import DEFAULT_TITLE, HEARTBEAT_STALE_AFTER, heuristic_title
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.extensions import db
 from app.llm.base import (
-    ChatMessage, Finish, GenerationRequest, ProviderError, ReasoningDelta, TextDelta, Usage,
+    ChatMessage,
+    Finish,
+    GenerationRequest,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
 )
 from app.llm.pricing import NO_COST
 from app.llm.waiting import WAITING, read_in_background
@@ -38,7 +44,6 @@ from app.models.base import utcnow
 FLUSH_SECONDS = 0.2
 WAIT_SECONDS = 0.25  # while the provider is silent, how often the generator looks up (heartbeat, stop, limits)
 READ_TIMEOUT_MARGIN = 5
-POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 600
 
@@ -272,15 +277,17 @@ def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
         update(Message).where(Message.id == message_id, Message.status == "streaming")
         .values(content=text, reasoning_content=reasoning or None, heartbeat_at=utcnow()))
     stop_requested = db.session.scalar(select(Message.stop_requested_at).where(Message.id == message_id))
+    notify.send(db.session, message_id)
     db.session.commit()
+    notify.sent(db.session, message_id)
     if result.rowcount == 0:
         return "gone"
     return "stop" if stop_requested is not None else "continue"
 
 
-def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None, reasoning: str | None = None,
-            usage: Usage | None = None, finish_reason: str | None = None, error: str | None = None,
-            error_detail: str | None = None, error_code: str | None = None) -> bool:
+def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None,
+            reasoning: str | None = None, usage: Usage | None = None, finish_reason: str | None = None,
+            error: str | None = None, error_detail: str | None = None, error_code: str | None = None) -> bool:
     """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals
     (the call through model_requests.record, which prices it and adds it to the totals).
     `error` is shown to the user; `error_detail` (the provider's own words) only to admins, on the call.
@@ -322,7 +329,9 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
             Message.conversation_id == conversation.id, Message.role == "user").order_by(Message.id).limit(1))
         conversation.title = heuristic_title(first_user_text or "")
         gave_first_title = True
+    notify.send(db.session, message_id)
     db.session.commit()
+    notify.sent(db.session, message_id)
     return gave_first_title
 
 
@@ -375,7 +384,10 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
     started = time.monotonic()
     last_sent = started
     live = LiveAnswer.resume(message_id, text_offset)
+    fallback_seconds = current_app.config["STREAM_FALLBACK_POLL_SECONDS"]
+    signal = notify.subscribe(message_id)  # None when notifications are off: then only the slow poll
     while True:
+        seen = signal.version if signal else 0  # noted before reading, so a wake-up meanwhile is not lost
         progress = _read_progress(message_id, text_offset, reasoning_offset)
         if progress is None:
             yield sse_frame("done", "")
@@ -410,4 +422,7 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
         if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
-        time.sleep(POLL_SECONDS)
+        if signal:
+            signal.wait(seen, fallback_seconds)
+        else:
+            time.sleep(fallback_seconds)

@@ -1,4 +1,5 @@
-"""Under gunicorn with two worker processes, an answer generated in one worker streams from the other."""
+"""Under gunicorn with two worker processes, an answer generated in one worker streams from the other:
+woken by PostgreSQL NOTIFY, or with notifications off by the slow fallback poll alone."""
 from __future__ import annotations
 
 import html
@@ -33,14 +34,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def gunicorn_server(app, database_url, tmp_path):
-    """Studio under gunicorn, two gthread workers; the access log names the worker of each request."""
+GTHREAD = ["--worker-class", "gthread", "--threads", "8"]
+
+
+@pytest.fixture(params=["notify", "fallback poll"])
+def gunicorn_server(request, app, database_url, tmp_path):
+    """Studio under gunicorn, two workers (gthread unless a test says `worker_args`), with stream
+    notifications on or off; the access log names the worker of each request."""
     port = free_port()
     access_log = tmp_path / "access.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_ECHO_SLOW_DELAY": "0.08"}
+    env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_ECHO_SLOW_DELAY": "0.08",
+           "STUDIO_STREAM_NOTIFY": "1" if request.param == "notify" else "0",
+           "STUDIO_STREAM_FALLBACK_POLL_SECONDS": "2" if request.param == "notify" else "0.3"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+        [sys.executable, "-m", "gunicorn", "--workers", "2", *GTHREAD,
          "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log),
          "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "wsgi:app"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -69,17 +76,25 @@ def served_by(access_log: Path, method: str, path_part: str) -> list[str]:
     return [line.split()[0] for line in lines if line.split()[1] == method and path_part in line.split()[2]]
 
 
+def start_slow_answer(base_url: str, user, content: str) -> tuple[httpx.Client, str]:
+    """Open /chat, send a message as the browser does, open its page: the client and the answer's stream URL."""
+    client = signed_in_http_client(base_url, user)
+    page = client.get("/chat").text
+    token = re.search(r'name="client_request_id" type="hidden" value="([0-9a-f]+)"', page).group(1)
+    started = client.post("/chat", data={"content": f"[[echo:slow]] {content}", "client_request_id": token})
+    page = client.get(started.headers["location"]).text
+    return client, html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+
+
+def delta_text(events) -> str:
+    return html.unescape("".join(e.data for e in events if e.event == "delta"))
+
+
 def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_server):
     base_url, access_log = gunicorn_server
     user = make_user()
     for attempt in range(4):
-        client = signed_in_http_client(base_url, user)
-        page = client.get("/chat").text
-        token = re.search(r'name="client_request_id" type="hidden" value="([0-9a-f]+)"', page).group(1)
-        started = client.post("/chat", data={"content": f"[[echo:slow]] attempt {attempt}", "client_request_id": token})
-        conversation_path = started.headers["location"]
-        page = client.get(conversation_path).text
-        stream_url = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+        client, stream_url = start_slow_answer(base_url, user, f"attempt {attempt}")
         results: list[str] = []
 
         def follow(client=client, stream_url=stream_url, results=results):
@@ -88,7 +103,7 @@ def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_se
                   tab.stream("GET", stream_url) as response):
                 events = read_events(response)
             assert events[-1].event == "done"
-            results.append(html.unescape("".join(e.data for e in events if e.event == "delta")))
+            results.append(delta_text(events))
 
         tabs = [threading.Thread(target=follow) for _ in range(6)]
         for tab in tabs:
@@ -106,3 +121,23 @@ def test_a_stream_joins_an_answer_generated_by_the_other_worker(app, gunicorn_se
         if any(pid != generator_pid for pid in stream_pids):
             return  # a stream served by the worker that did not generate got every word
     pytest.fail("every stream landed on the generating worker four times in a row")
+
+
+def test_a_reconnect_with_last_event_id_resumes_exactly(app, gunicorn_server):
+    base_url, _ = gunicorn_server
+    client, stream_url = start_slow_answer(base_url, make_user(), "a reconnect mid-answer " * 4)
+    with (httpx.Client(base_url=base_url, cookies=client.cookies, timeout=30) as tab,
+          tab.stream("GET", stream_url) as response):
+        first = read_events(response, limit=4)
+    # The browser resumes from the last event that carried an id: what came after it is sent again.
+    last_with_id = max(i for i, event in enumerate(first) if event.id is not None)
+    seen = first[:last_with_id + 1]
+    with (httpx.Client(base_url=base_url, cookies=client.cookies, timeout=30) as tab,
+          tab.stream("GET", stream_url, headers={"Last-Event-ID": seen[-1].id}) as response):
+        rest = read_events(response)
+    assert rest[-1].event == "done"
+    answer_id = db.session.scalar(
+        select(Message.id).where(Message.role == "assistant").order_by(Message.id.desc()).limit(1))
+    answer = wait_for_answer(answer_id, timeout=30)
+    assert answer.status == "complete"
+    assert delta_text(seen) + delta_text(rest) == answer.content
