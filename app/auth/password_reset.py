@@ -30,7 +30,7 @@ def request_reset(email: str, origin: Origin) -> None:
         reason = "deactivated"
     elif not account_tokens.mail_is_possible():
         reason = "no_mail_server"
-    elif _mails_sent_within(user.id, timedelta(hours=1)) >= limit:
+    elif recent_events(user.id, "password_reset_request", timedelta(hours=1)) >= limit:
         reason = "throttled"
     services._record_event(user.id if user else None, "password_reset_request", identifier, origin,
                            success=reason is None, reason=reason)
@@ -42,10 +42,10 @@ def request_reset(email: str, origin: Origin) -> None:
         runner.wake()
 
 
-def _mails_sent_within(user_id: uuid.UUID, window: timedelta) -> int:
-    """Reset mails queued for the account lately (the requests that were granted)."""
+def recent_events(user_id: uuid.UUID, event_type: str, window: timedelta) -> int:
+    """Granted requests of that kind for the account lately (mails queued)."""
     return db.session.scalar(select(func.count(AuthEvent.id)).where(
-        AuthEvent.user_id == user_id, AuthEvent.event_type == "password_reset_request",
+        AuthEvent.user_id == user_id, AuthEvent.event_type == event_type,
         AuthEvent.success.is_(True), AuthEvent.created_at >= utcnow() - window)) or 0
 
 

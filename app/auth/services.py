@@ -141,10 +141,17 @@ def _is_first_account() -> bool:
 
 def register(email: str, display_name: str, password: str, origin: Origin) -> tuple[User, str]:
     """Create an account and sign it in; returns the user and the new session token."""
+    from app.auth import verification
+
     user = create_user(email, display_name, password)
+    mailing = verification.start(user)
     _record_event(user.id, "register", user.email, origin, success=True)
     token = _start_session(user, origin)
     db.session.commit()
+    if mailing:
+        from app.jobs import runner
+
+        runner.wake()
     return user, token
 
 
