@@ -41,7 +41,9 @@ from app.llm.pricing import NO_COST
 from app.llm.waiting import WAITING, read_in_background
 from app.models.base import utcnow
 
-FLUSH_SECONDS = 0.2
+FLUSH_SECONDS = 0.2  # new text is saved at most this often...
+FLUSH_MAX_CHARS = 16_000  # ...or at once when this much is waiting
+IDLE_FLUSH_SECONDS = 1.0  # with nothing new, the heartbeat and the stop check still come this often
 WAIT_SECONDS = 0.25  # while the provider is silent, how often the generator looks up (heartbeat, stop, limits)
 READ_TIMEOUT_MARGIN = 5
 KEEPALIVE_SECONDS = 15
@@ -121,8 +123,11 @@ def generate_answer(message_id: uuid.UUID) -> None:
     finish_reason = None
     outcome, error = "complete", None
     limits = _Limits(model.name, model.first_token_timeout_seconds, model.idle_timeout_seconds)
-    # The first text is saved at once (time to first token); later text is coalesced.
+    # The first text is saved at once (time to first token); later text is coalesced by time and size.
+    # Each flush appends only what is new (saved_* count what the row holds), so its cost stays constant.
     last_flush = float("-inf")
+    saved_text = saved_reasoning = pending = 0
+    idle_flush_seconds = min(IDLE_FLUSH_SECONDS, HEARTBEAT_STALE_AFTER.total_seconds() / 4)  # beats well in time
     stream = stream_fitting(model, request, fitted, call, open_stream=_retrying(call, current_app.config))
     try:
         for event in stream:
@@ -134,16 +139,22 @@ def generate_answer(message_id: uuid.UUID) -> None:
                 if call.first_token_at is None:
                     call.first_token_at = utcnow()
                 text_parts.append(event.text)
+                pending += len(event.text)
             elif isinstance(event, ReasoningDelta):
                 limits.arrived()
                 reasoning_parts.append(event.text)
+                pending += len(event.text)
             elif isinstance(event, Usage):
                 usage = event
             elif isinstance(event, Finish):
                 finish_reason = event.reason
-            if time.monotonic() - last_flush >= FLUSH_SECONDS:
+            since_flush = time.monotonic() - last_flush
+            if (pending and since_flush >= FLUSH_SECONDS) or pending >= FLUSH_MAX_CHARS \
+                    or since_flush >= idle_flush_seconds:
                 last_flush = time.monotonic()
-                state = _flush(message_id, "".join(text_parts), "".join(reasoning_parts))
+                text, reasoning = "".join(text_parts), "".join(reasoning_parts)
+                state = _flush(message_id, text[saved_text:], reasoning[saved_reasoning:])
+                saved_text, saved_reasoning, pending = len(text), len(reasoning), 0
                 if state != "continue":
                     outcome = "stopped" if state == "stop" else "gone"
                     break
@@ -271,18 +282,26 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
     db.session.commit()
 
 
-def _flush(message_id: uuid.UUID, text: str, reasoning: str) -> str:
-    """Save the partial text and a heartbeat; say whether to continue, stop, or give up (deleted)."""
-    result = db.session.execute(
-        update(Message).where(Message.id == message_id, Message.status == "streaming")
-        .values(content=text, reasoning_content=reasoning or None, heartbeat_at=utcnow()))
-    stop_requested = db.session.scalar(select(Message.stop_requested_at).where(Message.id == message_id))
-    notify.send(db.session, message_id)
+def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str) -> str:
+    """Append the new text to the row and beat the heartbeat, in one statement whose cost does not
+    grow with the answer (`content || :new`); wake the followers when there is new text; say whether
+    to continue, stop, or give up (deleted)."""
+    values = {"heartbeat_at": utcnow()}
+    if new_text:
+        values["content"] = Message.content + new_text
+    if new_reasoning:
+        values["reasoning_content"] = func.coalesce(Message.reasoning_content, "") + new_reasoning
+    row = db.session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
+        .returning(Message.stop_requested_at).execution_options(synchronize_session=False)).first()
+    if new_text or new_reasoning:
+        notify.send(db.session, message_id)
     db.session.commit()
-    notify.sent(db.session, message_id)
-    if result.rowcount == 0:
+    if new_text or new_reasoning:
+        notify.sent(db.session, message_id)
+    if row is None:
         return "gone"
-    return "stop" if stop_requested is not None else "continue"
+    return "stop" if row.stop_requested_at is not None else "continue"
 
 
 def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None,
