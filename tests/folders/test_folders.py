@@ -198,4 +198,4 @@ def test_sidebar_with_many_folders_uses_a_constant_number_of_queries(app, login_
     with count_queries(app) as many:
         html = person.get("/chat/sidebar").get_data(as_text=True)
     assert html.count('class="folder-node') == 23
-    assert len(few) == len(many) <= 6
+    assert len(few) == len(many) <= 7  # +1: the per-request check of a role that requires two-factor sign-in
