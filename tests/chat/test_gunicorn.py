@@ -1,10 +1,12 @@
 """Under gunicorn with two worker processes, an answer generated in one worker streams from the other:
-woken by PostgreSQL NOTIFY, or with notifications off by the slow fallback poll alone."""
+woken by PostgreSQL NOTIFY, or with notifications off by the slow fallback poll alone. The server runs
+README's production command."""
 from __future__ import annotations
 
 import html
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -34,12 +36,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-GTHREAD = ["--worker-class", "gthread", "--threads", "8"]
+def production_arguments() -> list[str]:
+    """gunicorn's options from README's production command, without --bind and the app."""
+    readme = (REPO / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if ".venv/bin/gunicorn " in line)
+    words = shlex.split(line.split(".venv/bin/gunicorn ", 1)[1])
+    bind = words.index("--bind")
+    return [word for i, word in enumerate(words) if i not in (bind, bind + 1) and word != "wsgi:app"]
 
 
 @pytest.fixture(params=["notify", "fallback poll"])
 def gunicorn_server(request, app, database_url, tmp_path):
-    """Studio under gunicorn, two workers (gthread unless a test says `worker_args`), with stream
+    """Studio under gunicorn as README's production command runs it (two workers), with stream
     notifications on or off; the access log names the worker of each request."""
     port = free_port()
     access_log = tmp_path / "access.log"
@@ -47,7 +55,7 @@ def gunicorn_server(request, app, database_url, tmp_path):
            "STUDIO_STREAM_NOTIFY": "1" if request.param == "notify" else "0",
            "STUDIO_STREAM_FALLBACK_POLL_SECONDS": "2" if request.param == "notify" else "0.3"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", *GTHREAD,
+        [sys.executable, "-m", "gunicorn", *production_arguments(),
          "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log),
          "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "wsgi:app"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
