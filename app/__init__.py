@@ -65,8 +65,8 @@ def _register_blueprints(app: Flask) -> None:
 
     from app.account import bp as account_bp
     from app.admin import bp as admin_bp
-    from app.api import bp as api_bp
     from app.ai_models import bp as ai_models_bp
+    from app.api import bp as api_bp
     from app.auth import bp as auth_bp
     from app.auth.approval import bp as approval_bp
     from app.auth.cli import cli as users_cli
@@ -74,8 +74,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.core import bp as core_bp
     from app.folders import bp as folders_bp
     from app.ideas import bp as ideas_bp
-    from app.projects import bp as projects_bp
     from app.jobs.cli import cli as jobs_cli
+    from app.projects import bp as projects_bp
     from app.prompts import bp as prompts_bp
     from app.sharing import bp as sharing_bp
     from app.transfer import bp as transfer_bp

@@ -71,7 +71,7 @@ def bench_end_to_end(browser: Browser, engine, model_id: str, runs: int) -> None
           "(echo demo model, no delay between chunks; seconds)")
     times: dict[str, list[float]] = {"benign (one long word)": [], "pathological (![ repeated)": []}
     for _ in range(runs):
-        for label, text in zip(times, (BENIGN_WORD, HOSTILE_WORD)):
+        for label, text in zip(times, (BENIGN_WORD, HOSTILE_WORD), strict=True):
             wait_idle(engine)
             times[label].append(browser.new_chat(text, model_id).done)
     for label, values in times.items():

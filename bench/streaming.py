@@ -370,7 +370,8 @@ def bench_sending(browser: Browser, engine, app, seeded, model_id: str, sends: i
                      f"{ms([r.done for r in measured], 50)} / {ms([r.done for r in measured], 95)}"])
     print_table(["conversation", "sends", "POST ms p50 / p95", "POST max", "SQL per POST",
                  "→ first delta p50 / p95", "→ done p50 / p95"], rows,
-                title="Sending: POST /chat/<id>/messages (htmx) then its SSE stream, provider delay 0 (ms from POST start)")
+                title="Sending: POST /chat/<id>/messages (htmx) then its SSE stream, provider delay 0 "
+                      "(ms from POST start)")
     if show_queries:
         for label, run in (("~10 messages", small_runs[-1]), ("long conversation", long_runs[-1])):
             print(f"\n## POST /chat/<id>/messages, {label}: {len(run.statements)} statements")
@@ -428,7 +429,8 @@ def main() -> None:
     add_database_arguments(parser)
     add_seed_arguments(parser, users=2, conversations=3, messages=10, heavy=100, long=1_000)
     parser.add_argument("--skip-seed", action="store_true", help="the database is already seeded by bench.seed")
-    parser.add_argument("--runs", type=int, default=20, help="new chats per answer length and delay (default %(default)s)")
+    parser.add_argument("--runs", type=int, default=20,
+                        help="new chats per answer length and delay (default %(default)s)")
     parser.add_argument("--sends", type=int, default=20, help="sends into each conversation size (default %(default)s)")
     parser.add_argument("--echo-delays", default="0,0.03",
                         help="seconds between the demo provider's chunks, comma-separated (default %(default)s; "

@@ -9,7 +9,18 @@ from decimal import Decimal
 from typing import Optional
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, false, text,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -133,7 +144,8 @@ class MessageOptions(UUIDPrimaryKey, db.Model):
 
     __tablename__ = "ai_options"
 
-    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("nexus_messages.id", ondelete="CASCADE"), unique=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("nexus_messages.id", ondelete="CASCADE"), unique=True)
     max_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     temperature: Mapped[Optional[Decimal]] = mapped_column(Numeric(4, 2), nullable=True)
     top_p: Mapped[Optional[Decimal]] = mapped_column(Numeric(4, 3), nullable=True)
@@ -164,7 +176,8 @@ class ModelRequest(UUIDPrimaryKey, db.Model):
 
     __tablename__ = "model_requests"
 
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     chat_id: Mapped[Optional[uuid.UUID]] = mapped_column(
         Uuid, ForeignKey("nexus_conversations.id", ondelete="SET NULL"), nullable=True)
     message_id: Mapped[Optional[uuid.UUID]] = mapped_column(

@@ -420,7 +420,8 @@ def _supersede(messages: list[Message | None], replacement: Message) -> None:
             message.superseded_at, message.superseded_by_id = now, replacement.id
 
 
-def regenerate_last_answer(user, conversation: Conversation, model_id: int | None, options: GenerationOptions) -> Message:
+def regenerate_last_answer(user, conversation: Conversation, model_id: int | None,
+                           options: GenerationOptions) -> Message:
     """A new answer to the last message, streamed from the model `model_id` as the user's role
     allows it; the last answer (complete, stopped or failed) is kept as its previous version."""
     model = model_services.model_for_use(user.role, model_id)
@@ -531,7 +532,8 @@ def delete_conversation(user, conversation: Conversation) -> None:
     db.session.commit()
 
 
-def record_feedback(user, conversation: Conversation, message: Message, category: str, comment: str | None) -> FeedbackItem:
+def record_feedback(user, conversation: Conversation, message: Message, category: str,
+                    comment: str | None) -> FeedbackItem:
     """Thumbs up or down (one per person and answer; a new one replaces the old)."""
     if message.role != "assistant":
         raise ValidationFailed("Only answers can be rated.")
@@ -547,7 +549,8 @@ def record_feedback(user, conversation: Conversation, message: Message, category
         db.session.add(item)
     item.category, item.content = category, comment or None
     item.model_request_id = db.session.scalar(
-        select(ModelRequest.id).where(ModelRequest.message_id == message.id).order_by(ModelRequest.requested_at.desc()).limit(1))
+        select(ModelRequest.id).where(ModelRequest.message_id == message.id)
+        .order_by(ModelRequest.requested_at.desc()).limit(1))
     db.session.commit()
     return item
 
@@ -606,10 +609,14 @@ def add_imported_conversation(user, title: str, messages: list[ImportedMessage],
             content_html=(imported.content_html if imported.content_html is not None else render_markdown_safe(content))
             if imported.role == "assistant" else None,
             renderer_version=RENDERER_VERSION, status="complete", created_at=imported.created_at or created_at,
-            parts=[{"type": "text", "text": content}] + (
-                [{"type": "data", "data_content": {"imported_model": imported.model_name}}] if imported.model_name else [])))
+            parts=[{"type": "text", "text": content}] + _imported_model_part(imported.model_name)))
     db.session.flush()
     return conversation
+
+
+def _imported_model_part(model_name: str | None) -> list[dict]:
+    """The message part that remembers which model wrote an imported answer (none when unknown)."""
+    return [{"type": "data", "data_content": {"imported_model": model_name}}] if model_name else []
 
 
 def imported_source_ids(user, source_ids: list[str]) -> set[str]:

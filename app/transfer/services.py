@@ -4,6 +4,7 @@ jobs.py) writes it in batches, never the same conversation twice. Services take 
 plain values; they never read the request."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -138,10 +139,8 @@ def _job_for_upload(user, stored: reader.StoredFile) -> Job:
 
 def _remove(path: str | None) -> None:
     if path:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def get_import_for(user, job_id: uuid.UUID) -> Job:
@@ -277,8 +276,9 @@ def _studio_conversation(item) -> ParsedConversation:
             continue
         last_at = from_iso(raw.get("created_at")) or last_at
         model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+        model_name = clean_model_name(model.get("name")) if role == "assistant" else None
         messages.append(ImportedMessage(role=role, content=limit_message(text, counts), created_at=last_at,
-                                        model_name=clean_model_name(model.get("name")) if role == "assistant" else None))
+                                        model_name=model_name))
     if not messages:
         raise ConversationSkipped("it has no messages from you or the assistant")
     left_out = [plural(counts[key], one, many) for key, one, many in (

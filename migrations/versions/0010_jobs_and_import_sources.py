@@ -5,8 +5,8 @@ file again add nothing.
 Revision ID: 0010
 Revises: 0009
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0010'
@@ -22,7 +22,8 @@ def upgrade():
     sa.Column('user_id', sa.Uuid(), nullable=True),
     sa.Column('dedupe_key', sa.String(length=200), nullable=True),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('progress', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('progress', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'),
+              nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
     sa.Column('is_cancel_requested', sa.Boolean(), server_default=sa.false(), nullable=False),

@@ -4,8 +4,8 @@ recovery codes, which roles must use two-factor sign-in, and API keys stored as 
 Revision ID: 0011
 Revises: 0010
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0011'

@@ -1,5 +1,6 @@
 """The import page after an import, in light and dark, desktop and phone: a person uploads a ChatGPT
-export, reads the report, imports it again (nothing new); screenshots go to test-artifacts/screenshots/transfer-*.png."""
+export, reads the report, imports it again (nothing new); screenshots go to
+test-artifacts/screenshots/transfer-*.png."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +23,8 @@ def test_import_report_fits_and_is_captured(signed_in_page, live_server, viewpor
     page.goto(f"{live_server}/chat/import")
     page.get_by_label("File to import").set_input_files(str(FIXTURE))
     page.get_by_role("button", name="Import", exact=True).click()
-    page.get_by_role("heading", name="Imported 3 conversations (10 messages) from a ChatGPT export").wait_for(timeout=20000)
+    heading = "Imported 3 conversations (10 messages) from a ChatGPT export"
+    page.get_by_role("heading", name=heading).wait_for(timeout=20000)
     page.get_by_text("Skipped 2 conversations").wait_for()
     assert page.evaluate("window.__owned === undefined && document.title.indexOf('owned') === -1")
     assert_looks_right(page)

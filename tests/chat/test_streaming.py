@@ -162,5 +162,6 @@ def test_stream_of_a_finished_answer_sends_done_at_once(login_as):
     person = login_as("user")
     conversation = start_chat(person, "quick one")
     answer = wait_for_answer(last_answer(conversation).id)
-    body = person.get(f"/chat/{conversation.id}/stream/{answer.id}?after={len(answer.content)}.0").get_data(as_text=True)
+    stream_path = f"/chat/{conversation.id}/stream/{answer.id}?after={len(answer.content)}.0"
+    body = person.get(stream_path).get_data(as_text=True)
     assert "event: delta" not in body and "event: done" in body

@@ -21,7 +21,7 @@ EXPORTS = ["export.md", "export.json"]
 def conversation_with_details(user, title="Trip plan: Lisbon / Porto", messages=4):
     """A conversation whose answers carry a model, options, reasoning and usage."""
     conversation = make_conversation(user, title=title, messages=messages, system_prompt="Answer briefly.")
-    rows = list(db.session.scalars(select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)))
+    rows = messages_of(conversation.id)
     answer = rows[1]
     answer.content = "Take the **Alfa Pendular**:\n\n```text\nLisboa → Porto 2h49\n```"
     answer.reasoning_content = "Trains are faster than buses here."
@@ -32,7 +32,8 @@ def conversation_with_details(user, title="Trip plan: Lisbon / Porto", messages=
 
 
 def messages_of(conversation_id) -> list[Message]:
-    return list(db.session.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)))
+    by_conversation = select(Message).where(Message.conversation_id == conversation_id)
+    return list(db.session.scalars(by_conversation.order_by(Message.id)))
 
 
 @pytest.mark.postgres

@@ -328,8 +328,8 @@ def test_without_a_file_the_form_says_so(login_as):
 
 def test_import_needs_the_csrf_token(login_as):
     person = login_as("user")
-    response = person.client.post("/chat/import", data={"file": (BytesIO(json.dumps([a_chat("x")]).encode()), "c.json")},
-                                  content_type="multipart/form-data")
+    upload = (BytesIO(json.dumps([a_chat("x")]).encode()), "c.json")
+    response = person.client.post("/chat/import", data={"file": upload}, content_type="multipart/form-data")
     assert response.status_code == 400 and "Reload the page" in text_of(response)
     assert conversations_of(person.user) == []
 

@@ -107,7 +107,8 @@ def test_source_ids_are_the_file_ids_or_a_content_hash():
 
 
 def test_script_in_text_is_kept_as_text():
-    parsed = services.read_export(json.dumps([chat("<script>x</script>", ["<script>alert(1)</script>", "ok"])]).encode())
+    export = [chat("<script>x</script>", ["<script>alert(1)</script>", "ok"])]
+    parsed = services.read_export(json.dumps(export).encode())
     assert parsed.conversations[0].title == "<script>x</script>"
     assert parsed.conversations[0].messages[0].content == "<script>alert(1)</script>"
 
