@@ -124,10 +124,7 @@ def confirm_enrolment(user: User, code: str, origin: Origin, config: dict) -> li
         _refuse(attempt, "bad_code")
     method.verified_at = utcnow()
     codes = _replace_recovery_codes(user.id)
-    attempt.success, attempt.failure_reason = True, None
-    record_audit(user.id, "user", user.id, "two_factor_enabled",
-                 ip_address=origin.ip_address, user_agent=origin.user_agent)
-    db.session.commit()
+    _commit_change(attempt, user, "two_factor_enabled", origin)
     return codes
 
 
@@ -135,10 +132,7 @@ def regenerate_recovery_codes(user: User, code: str, origin: Origin, config: dic
     """New recovery codes (the old ones stop working), after a code from the app or a recovery code."""
     attempt = _check_second_factor(user, code, "recovery_codes", origin, config)
     codes = _replace_recovery_codes(user.id)
-    attempt.success, attempt.failure_reason = True, None
-    record_audit(user.id, "user", user.id, "two_factor_recovery_codes_replaced",
-                 ip_address=origin.ip_address, user_agent=origin.user_agent)
-    db.session.commit()
+    _commit_change(attempt, user, "two_factor_recovery_codes_replaced", origin)
     return codes
 
 
@@ -147,9 +141,14 @@ def disable(user: User, code: str, origin: Origin, config: dict) -> None:
     attempt = _check_second_factor(user, code, "disable", origin, config)
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.execute(delete(MfaMethod).where(MfaMethod.user_id == user.id))
+    _commit_change(attempt, user, "two_factor_disabled", origin)
+
+
+def _commit_change(attempt: AuthEvent, user: User, action: str, origin: Origin) -> None:
+    """Close a change of the user's own two-factor settings: the attempt succeeded, the audit log says what
+    changed and from where, and all of it is committed at once."""
     attempt.success, attempt.failure_reason = True, None
-    record_audit(user.id, "user", user.id, "two_factor_disabled",
-                 ip_address=origin.ip_address, user_agent=origin.user_agent)
+    record_audit(user.id, "user", user.id, action, ip_address=origin.ip_address, user_agent=origin.user_agent)
     db.session.commit()
 
 
