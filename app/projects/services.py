@@ -113,12 +113,17 @@ def files_page(project: Project, page: int):
                     page, FILES_PER_PAGE)
 
 
-def get_file_for(user, project_id: uuid.UUID, file_id: uuid.UUID) -> tuple[Project, ProjectFile]:
+def _get_in_project(user, project_id: uuid.UUID, model, row_id: uuid.UUID, missing: str):
+    """The project the user may see and its row of `model` with that id; NotFound(missing) for another project's."""
     project = get_project_for(user, project_id)
-    row = db.session.scalar(select(ProjectFile).where(ProjectFile.id == file_id, ProjectFile.project_id == project.id))
+    row = db.session.scalar(select(model).where(model.id == row_id, model.project_id == project.id))
     if row is None:
-        raise NotFound("No such file.")
+        raise NotFound(missing)
     return project, row
+
+
+def get_file_for(user, project_id: uuid.UUID, file_id: uuid.UUID) -> tuple[Project, ProjectFile]:
+    return _get_in_project(user, project_id, ProjectFile, file_id, "No such file.")
 
 
 @dataclass
@@ -192,12 +197,7 @@ def start_run(user, project_id: uuid.UUID, trigger_source: str = "page") -> Vali
 
 
 def get_run_for(user, project_id: uuid.UUID, run_id: uuid.UUID) -> tuple[Project, ValidationRun]:
-    project = get_project_for(user, project_id)
-    run = db.session.scalar(select(ValidationRun).where(ValidationRun.id == run_id,
-                                                        ValidationRun.project_id == project.id))
-    if run is None:
-        raise NotFound("No such run.")
-    return project, run
+    return _get_in_project(user, project_id, ValidationRun, run_id, "No such run.")
 
 
 def progress_of(run: ValidationRun) -> dict:
@@ -379,12 +379,7 @@ def findings_page(project: Project, run: ValidationRun | None, which: str, page:
 
 
 def get_finding_for(user, project_id: uuid.UUID, finding_id: uuid.UUID) -> tuple[Project, ProjectError]:
-    project = get_project_for(user, project_id)
-    row = db.session.scalar(select(ProjectError).where(ProjectError.id == finding_id,
-                                                       ProjectError.project_id == project.id))
-    if row is None:
-        raise NotFound("No such finding.")
-    return project, row
+    return _get_in_project(user, project_id, ProjectError, finding_id, "No such finding.")
 
 
 def resolve_finding(user, project_id, finding_id, notes: str) -> ProjectError:
