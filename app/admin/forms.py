@@ -1,6 +1,6 @@
 """Admin forms."""
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.admin.feedback import NOTES_MAX_LENGTH
@@ -10,6 +10,18 @@ from app.security.roles import Role
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=Role.choices(), validators=[DataRequired()])
+
+
+class TwoFactorPolicyForm(FlaskForm):
+    """One checkbox per role: whether every account with it must sign in with a second factor."""
+
+    user_required = BooleanField("Require two-factor sign-in for users")
+    moderator_required = BooleanField("Require two-factor sign-in for moderators")
+    admin_required = BooleanField("Require two-factor sign-in for admins")
+
+    def required_roles(self) -> set[str]:
+        """The roles whose box is ticked."""
+        return {role.value for role in Role if self[f"{role.value}_required"].data}
 
 
 class NavigationItemForm(FlaskForm):

@@ -9,8 +9,8 @@ from flask import current_app, render_template, request, url_for
 from app.admin import audit as audit_log
 from app.admin import bp, feedback, overview, services
 from app.admin.exports import csv_response
-from app.admin.forms import FeedbackReviewForm, NavigationItemForm, RoleForm
-from app.auth import password_reset
+from app.admin.forms import FeedbackReviewForm, NavigationItemForm, RoleForm, TwoFactorPolicyForm
+from app.auth import password_reset, two_factor
 from app.auth import services as auth_services
 from app.core.forms import errors_text
 from app.core.pages import done, is_htmx, page_number, render_page
@@ -139,6 +139,38 @@ def reactivate_user(user_id: uuid.UUID):
     """Let a deactivated account sign in again."""
     user = services.set_active(acting_user(), user_id, True, request_origin())
     return _user_row_response(user, f"{user.display_name} can sign in again.")
+
+
+@bp.get("/security")
+@admin_required
+def security():
+    """Which roles must sign in with two factors, and a warning for an admin who has not set it up."""
+    required = two_factor.roles_requiring_two_factor()
+    form = TwoFactorPolicyForm(formdata=None, **{f"{role}_required": role in required for role in ROLE_RANK})
+    return render_page("admin/security.html", form=form,
+                       is_own_two_factor_on=two_factor.is_enabled(acting_user().id))
+
+
+@bp.post("/security/two-factor")
+@admin_required
+def save_two_factor_policy():
+    """Require (or stop requiring) two-factor sign-in per role; only the roles whose box changed are saved."""
+    form = TwoFactorPolicyForm()
+    if not form.validate():
+        raise ValidationFailed(errors_text(form))
+    after = form.required_roles()
+    changed = two_factor.roles_requiring_two_factor() ^ after
+    if not changed:
+        return done("Nothing changed.", url_for("admin.security"))
+    for role in sorted(changed, key=ROLE_RANK.get):
+        two_factor.set_role_requirement(acting_user(), role, role in after, request_origin())
+    if two_factor.must_enrol(acting_user()):
+        # The next request would send them there anyway; say why instead of surprising them.
+        return done("Saved: two-factor sign-in is required for admins, you included. Set it up now.",
+                    url_for("account.two_factor"), level="warning", navigate=True)
+    roles = ", ".join(f"{role}s" for role in sorted(after, key=ROLE_RANK.get))
+    message = f"two-factor sign-in is required for {roles}" if roles else "no role requires two-factor sign-in"
+    return done(f"Saved: {message}.", url_for("admin.security"))
 
 
 def _navigation_page(form=None, status=200):
