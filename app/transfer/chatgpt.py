@@ -19,11 +19,12 @@ from app.transfer.records import (
     Skipped,
     clean_model_name,
     clean_text,
-    clean_title,
+    conversation_label,
     cut_note,
     from_epoch,
     limit_message,
     plural,
+    start_conversation,
 )
 
 SOURCE = "a ChatGPT export"
@@ -65,18 +66,15 @@ def parse(document) -> ParsedFile:
         try:
             conversations.append(parse_conversation(item))
         except ConversationSkipped as error:
-            skipped.append(Skipped(label(item, position), str(error)))
+            skipped.append(Skipped(conversation_label(item, position), str(error)))
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
-            skipped.append(Skipped(label(item, position), UNREADABLE))
+            skipped.append(Skipped(conversation_label(item, position), UNREADABLE))
     return ParsedFile(SOURCE, conversations, skipped)
 
 
 def parse_conversation(item) -> ParsedConversation:
     """The main branch of one conversation as user and assistant messages, with its title and dates."""
-    if not isinstance(item, dict):
-        raise ConversationSkipped("it is not a conversation (an object with a title and messages)")
-    notes: list[str] = []
-    title = clean_title(item.get("title"), notes)
+    title, notes = start_conversation(item)
     mapping = item.get("mapping")
     if not isinstance(mapping, dict) or not mapping:
         raise ConversationSkipped("it has no messages (its “mapping” is missing or empty)")
@@ -108,14 +106,6 @@ def parse_conversation(item) -> ParsedConversation:
     return ParsedConversation(
         title=title, messages=messages, created_at=created_at, notes=notes,
         model_provider="openai", model_id=clean_model_name(item.get("default_model_slug")))
-
-
-def label(item, position: int) -> str:
-    title = item.get("title") if isinstance(item, dict) else None
-    if isinstance(title, str) and title.strip():
-        short = " ".join(clean_text(title).split())
-        return f"Conversation {position}: “{short[:80]}{'…' if len(short) > 80 else ''}”"
-    return f"Conversation {position}"
 
 
 def _leaves(mapping: dict) -> list[str]:

@@ -142,16 +142,8 @@ def _events(file: BinaryIO) -> Iterator[tuple[str, object]]:
 
 def _skip_value(first_event: str, events) -> None:
     """Consume the rest of a value whose first event was `first_event`."""
-    if first_event not in ("start_map", "start_array"):
-        return
-    depth = 1
-    for event, _ in events:
-        if event == "start_map" or event == "start_array":
-            depth += 1
-        elif event == "end_map" or event == "end_array":
-            depth -= 1
-            if depth == 0:
-                return
+    if first_event in ("start_map", "start_array"):
+        _skip_open(1, events)
 
 
 def _build(first_event: str, first_value, events):

@@ -90,6 +90,24 @@ def clean_title(value, notes: list[str]) -> str:
     return title
 
 
+def conversation_label(item, position: int) -> str:
+    """How a report names a conversation of the file (any format): its position, and its title when it has one."""
+    title = item.get("title") if isinstance(item, dict) else None
+    if isinstance(title, str) and title.strip():
+        short = " ".join(clean_text(title).split())
+        return f"Conversation {position}: “{short[:80]}{'…' if len(short) > 80 else ''}”"
+    return f"Conversation {position}"
+
+
+def start_conversation(item) -> tuple[str, list[str]]:
+    """An exported conversation's title, cleaned, and its notes so far; ConversationSkipped when the item is
+    not an object (any format: both keep a conversation as an object with a title)."""
+    if not isinstance(item, dict):
+        raise ConversationSkipped("it is not a conversation (an object with a title and messages)")
+    notes: list[str] = []
+    return clean_title(item.get("title"), notes), notes
+
+
 def clean_model_name(value) -> str | None:
     if not isinstance(value, str):
         return None

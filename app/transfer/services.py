@@ -38,11 +38,12 @@ from app.transfer.records import (
     Skipped,
     clean_model_name,
     clean_text,
-    clean_title,
+    conversation_label,
     cut_note,
     from_iso,
     limit_message,
     plural,
+    start_conversation,
 )
 
 log = logging.getLogger(__name__)
@@ -192,16 +193,13 @@ def parse_item(kind: str, item, position: int) -> ParsedConversation | Skipped:
     """One conversation of the file, read and cleaned, or why it was skipped."""
     if item is reader.TOO_LARGE:
         return Skipped(f"Conversation {position}", reader.TOO_LARGE.reason)
-    if kind == "studio":
-        label, read = _studio_label, _studio_conversation
-    else:
-        label, read = chatgpt.label, chatgpt.parse_conversation
+    read = _studio_conversation if kind == "studio" else chatgpt.parse_conversation
     try:
         return read(item)
     except ConversationSkipped as error:
-        return Skipped(label(item, position), str(error))
+        return Skipped(conversation_label(item, position), str(error))
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
-        return Skipped(label(item, position), chatgpt.UNREADABLE if kind == "chatgpt"
+        return Skipped(conversation_label(item, position), chatgpt.UNREADABLE if kind == "chatgpt"
                        else "its structure could not be read")
 
 
@@ -243,19 +241,8 @@ class _ModelMatcher:
                     None)
 
 
-def _studio_label(item, position: int) -> str:
-    title = item.get("title") if isinstance(item, dict) else None
-    if isinstance(title, str) and title.strip():
-        short = " ".join(clean_text(title).split())
-        return f"Conversation {position}: “{short[:80]}{'…' if len(short) > 80 else ''}”"
-    return f"Conversation {position}"
-
-
 def _studio_conversation(item) -> ParsedConversation:
-    if not isinstance(item, dict):
-        raise ConversationSkipped("it is not a conversation (an object with a title and messages)")
-    notes: list[str] = []
-    title = clean_title(item.get("title"), notes)
+    title, notes = start_conversation(item)
     raw_messages = item.get("messages")
     if not isinstance(raw_messages, list):
         raise ConversationSkipped("it has no list of messages")
