@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import closing
 
 from app.llm.base import (
     Finish,
@@ -14,12 +13,7 @@ from app.llm.base import (
     TextDelta,
     Usage,
 )
-from app.llm.http_stream import (
-    HTTPProvider,
-    post_sse,
-    provider_detail,
-    stream_cut_error,
-)
+from app.llm.http_stream import HTTPProvider, json_object, provider_detail, stream_cut_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -79,15 +73,10 @@ class AnthropicProvider(HTTPProvider):
         counts = _UsageCounts()
         stop_reason: str | None = None
         stopped = False
-        events = post_sse(url, body=self.body(request), headers=headers, timeout=request.timeout, label=LABEL,
-                          api_key=request.api_key, allow_private_hosts=self.allow_private_hosts)
-        with closing(events):
+        with self.post_events(request, url, headers, LABEL) as events:
             for event in events:
-                try:
-                    payload = json.loads(event.data)  # real lines carry trailing padding spaces: json allows them
-                except ValueError:
-                    continue
-                if not isinstance(payload, dict):
+                payload = json_object(event.data)
+                if payload is None:
                     continue
                 kind = payload.get("type") or event.event
                 if kind == "message_start":

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -23,7 +24,7 @@ import httpcore
 import httpx
 
 from app.llm.addresses import RefusedAddress, check_url, checked_addresses
-from app.llm.base import Provider, ProviderError
+from app.llm.base import GenerationRequest, Provider, ProviderError
 from app.llm.sse import ServerSentEvent, SSEDecoder
 
 CONNECT_TIMEOUT = 10.0
@@ -44,6 +45,26 @@ class HTTPProvider(Provider):
     @classmethod
     def from_config(cls, config: Mapping) -> HTTPProvider:
         return cls(allow_private_hosts=bool(config.get("ALLOW_PRIVATE_MODEL_HOSTS", False)))
+
+    def body(self, request: GenerationRequest) -> dict:
+        """The JSON body of the request, in the provider's own shape."""
+        raise NotImplementedError
+
+    def post_events(self, request: GenerationRequest, url: str, headers: dict[str, str],
+                    label: str) -> closing[Iterator[ServerSentEvent]]:
+        """POST the request's body to `url` and read the answer's events (see post_sse); use it in a `with`,
+        which drops the connection at the end or when the reader stops early."""
+        return closing(post_sse(url, body=self.body(request), headers=headers, timeout=request.timeout, label=label,
+                                api_key=request.api_key, allow_private_hosts=self.allow_private_hosts))
+
+
+def json_object(data: str) -> dict | None:
+    """An event's data as a JSON object; None for anything else (keep-alive text, a bare value)."""
+    try:
+        value = json.loads(data)  # real lines carry trailing padding spaces: json allows them
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class _CheckedBackend(httpcore.SyncBackend):

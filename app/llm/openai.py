@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import closing
 from urllib.parse import urlsplit
 
 from app.llm.base import (
@@ -16,12 +15,7 @@ from app.llm.base import (
     TextDelta,
     Usage,
 )
-from app.llm.http_stream import (
-    HTTPProvider,
-    post_sse,
-    provider_detail,
-    stream_cut_error,
-)
+from app.llm.http_stream import HTTPProvider, json_object, provider_detail, stream_cut_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 LABEL = "the provider"  # any OpenAI-compatible server, so not named
@@ -54,19 +48,14 @@ class OpenAIProvider(HTTPProvider):
         usage: Usage | None = None
         finish_reason: str | None = None
         done = False
-        events = post_sse(url, body=self.body(request), headers=headers, timeout=request.timeout, label=LABEL,
-                          api_key=request.api_key, allow_private_hosts=self.allow_private_hosts)
-        with closing(events):
+        with self.post_events(request, url, headers, LABEL) as events:
             for event in events:
                 if event.data.strip() == "[DONE]":
                     done = True
                     break
-                try:
-                    chunk = json.loads(event.data)
-                except ValueError:
+                chunk = json_object(event.data)
+                if chunk is None:
                     continue  # not a chunk (some servers send keep-alive text); nothing to show
-                if not isinstance(chunk, dict):
-                    continue
                 if chunk.get("error"):
                     raise _error_in_stream(chunk["error"], request.api_key)
                 if chunk.get("usage"):
