@@ -16,7 +16,6 @@ from app.security.origin import request_origin
 from app.security.redirects import safe_next_path
 from app.security.roles import Role, acting_user, login_required, role_required
 
-
 # --- the board -----------------------------------------------------------------------------------
 
 @bp.get("/ideas")
