@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 
 class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
@@ -82,9 +82,7 @@ class AuthEvent(UUIDPrimaryKey, db.Model):
 
     __tablename__ = "auth_events"
 
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     event_type: Mapped[str] = mapped_column(String(40))
     login_identifier: Mapped[Optional[str]] = mapped_column(String(254), nullable=True)
     ip_address: Mapped[Optional[str]] = mapped_column(String(45), nullable=True)

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 
 class AccountToken(UUIDPrimaryKey, db.Model):
@@ -20,8 +20,7 @@ class AccountToken(UUIDPrimaryKey, db.Model):
     purpose: Mapped[str] = mapped_column(String(30))
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     # An admin who made the link to hand over (no mail server); None when it was mailed.
-    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_by_id: Mapped[uuid.UUID | None] = user_ref_set_null()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 MONEY = Numeric(18, 10)
 REASONING_EFFORTS = ("low", "medium", "high")  # OpenAI's reasoning_effort
@@ -176,8 +176,7 @@ class ModelRequest(UUIDPrimaryKey, db.Model):
 
     __tablename__ = "model_requests"
 
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     chat_id: Mapped[Optional[uuid.UUID]] = mapped_column(
         Uuid, ForeignKey("nexus_conversations.id", ondelete="SET NULL"), nullable=True)
     message_id: Mapped[Optional[uuid.UUID]] = mapped_column(
@@ -253,8 +252,7 @@ class FeedbackItem(UUIDPrimaryKey, db.Model):
     status: Mapped[str] = mapped_column(String(20), default="new")  # new | reviewed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # An admin's review (/admin/feedback).
-    reviewed_by: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    reviewed_by: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     resolution_notes: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
 from app.extensions import db
-from app.models.base import Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import Timestamps, UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 # Stored values and what people read; the CHECK constraints below list the same values.
 STATUSES = {
@@ -48,8 +48,7 @@ class Idea(UUIDPrimaryKey, Timestamps, db.Model):
     __tablename__ = "ideas"
 
     # Authors' ideas stay when an account goes (seed: retain content).
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     title: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS))
     description: Mapped[str] = mapped_column(Text, default="")
     description_html: Mapped[str] = mapped_column(Text, default="")
@@ -59,8 +58,7 @@ class Idea(UUIDPrimaryKey, Timestamps, db.Model):
     vote_count: Mapped[int] = mapped_column(Integer, default=0)
     note_count: Mapped[int] = mapped_column(Integer, default=0)
     completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
-    completed_by_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        "completed_by", Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    completed_by_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null("completed_by")
 
     author: Mapped[Optional[User]] = relationship(foreign_keys=[user_id], lazy="raise")
     completed_by: Mapped[Optional[User]] = relationship(foreign_keys=[completed_by_id], lazy="raise")
@@ -107,8 +105,7 @@ class IdeaVote(UUIDPrimaryKey, db.Model):
 
     idea_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("ideas.id", ondelete="CASCADE"))
     # A vote outlives its account (kept, still counted), so the stored count stays equal to the rows.
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -123,8 +120,7 @@ class IdeaNote(UUIDPrimaryKey, db.Model):
     __tablename__ = "idea_notes"
 
     idea_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("ideas.id", ondelete="CASCADE"))
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     content: Mapped[str] = mapped_column(Text)
     content_html: Mapped[str] = mapped_column(Text, default="")
     renderer_version: Mapped[int] = mapped_column(Integer, default=1)

@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 import uuid6
-from sqlalchemy import JSON, DateTime, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, ForeignKey, TypeDecorator, Uuid
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
 from app.extensions import db
 
@@ -65,6 +65,12 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
     )
+
+
+def user_ref_set_null(name: str | None = None) -> MappedColumn:
+    """A column naming a user that becomes NULL when the account is deleted: the row outlives its author."""
+    args = (name,) if name else ()
+    return mapped_column(*args, Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
 
 
 def escape_like(text: str) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
 from app.extensions import db
-from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 MAX_NAME_CHARS = 120
 MAX_DESCRIPTION_CHARS = 2_000
@@ -109,8 +109,7 @@ class ValidationRun(UUIDPrimaryKey, db.Model):
     status: Mapped[str] = mapped_column(String(20), default="queued")
     errors_found: Mapped[int] = mapped_column(Integer, default=0)
     warnings_found: Mapped[int] = mapped_column(Integer, default=0)
-    triggered_by: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    triggered_by: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     trigger_source: Mapped[str] = mapped_column(String(20), default="page")
     # counts per severity, per-validator status and notes, health score, file count
     summary: Mapped[dict] = mapped_column(JSONType, default=dict)
@@ -139,8 +138,7 @@ class ProjectError(UUIDPrimaryKey, db.Model):
     line_number: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
-    resolved_by: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    resolved_by: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     resolution_notes: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     details: Mapped[dict] = mapped_column("metadata", JSONType, default=dict)
 
@@ -164,8 +162,7 @@ class Checkpoint(UUIDPrimaryKey, db.Model):
     __tablename__ = "checkpoints"
 
     project_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("projects.id", ondelete="CASCADE"))
-    created_by: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_by: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     description: Mapped[str] = mapped_column(Text, default="")
     schema_version: Mapped[str] = mapped_column(String(20), default="1")
     file_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -202,8 +199,7 @@ class RollbackEvent(UUIDPrimaryKey, db.Model):
     checkpoint_id: Mapped[Optional[uuid.UUID]] = mapped_column(
         Uuid, ForeignKey("checkpoints.id", ondelete="SET NULL"), nullable=True)
     project_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("projects.id", ondelete="CASCADE"))
-    triggered_by: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    triggered_by: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     trigger_reason: Mapped[str] = mapped_column(String(200), default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)

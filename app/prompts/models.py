@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from app.extensions import db
-from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import JSONType, Timestamps, UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 VISIBILITIES = ("private", "public")
 # `none` while private; a public prompt is pending until a moderator approves or rejects it.
@@ -65,8 +65,7 @@ class Prompt(UUIDPrimaryKey, Timestamps, db.Model):
     visibility: Mapped[str] = mapped_column(String(10), default="private")
     moderation_status: Mapped[str] = mapped_column(String(10), default="none")
     moderation_reason: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    moderated_by: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    moderated_by: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     moderated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     submitted_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     source_message_id: Mapped[Optional[uuid.UUID]] = mapped_column(

@@ -5,19 +5,17 @@ import uuid
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import ForeignKey, Index, String, Text, Uuid, event
+from sqlalchemy import Index, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.extensions import db
-from app.models.base import JSONType, UTCDateTime, UUIDPrimaryKey, utcnow
+from app.models.base import JSONType, UTCDateTime, UUIDPrimaryKey, user_ref_set_null, utcnow
 
 
 class AuditLog(UUIDPrimaryKey, db.Model):
     __tablename__ = "audit_log"
 
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     entity_type: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     action: Mapped[str] = mapped_column(String(50))

@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, Numeric, String, Uuid
+from sqlalchemy import BigInteger, Date, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import Timestamps, UUIDPrimaryKey
+from app.models.base import Timestamps, UUIDPrimaryKey, user_ref_set_null
 
 MONEY = Numeric(18, 10)  # the same scale as model_requests' costs, so sums stay exact
 
@@ -25,8 +25,7 @@ class CostAggregation(UUIDPrimaryKey, Timestamps, db.Model):
 
     aggregation_type: Mapped[str] = mapped_column(String(20), default="daily")
     aggregation_date: Mapped[date] = mapped_column(Date)
-    user_id: Mapped[Optional[uuid.UUID]] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[Optional[uuid.UUID]] = user_ref_set_null()
     provider: Mapped[str] = mapped_column(String(30))
     model_id: Mapped[str] = mapped_column(String(200))  # the model's name as called (model_requests.model_name)
     task_type: Mapped[str] = mapped_column(String(30))
