@@ -11,7 +11,7 @@ from app.ai_models import services as model_services
 from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
-from app.core.forms import errors_text
+from app.core.forms import submitted_or_refuse
 from app.core.pages import SIDEBAR_CHANGED, done, htmx_target, is_htmx, page_number
 from app.errors import LimitReached, NotFound, ValidationFailed, refusal_headers
 from app.errors.handlers import error_response
@@ -257,8 +257,12 @@ def stop(conversation_id: uuid.UUID):
     return _after_action(conversation, "Stopped. The text so far is kept." if stopped else "Nothing is being written.")
 
 
-def _restream_messages(conversation):
-    """After regenerate or edit: the message list again (the old version folded away, a new answer streams)."""
+def _stream_new_answer(conversation, assistant):
+    """After regenerate or edit: start writing the new answer; htmx gets the message list again (the old
+    version folded away, the new answer streaming), a plain form post goes back to the conversation (303)."""
+    streaming.start_generation(assistant.id)
+    if not is_htmx():
+        return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
     messages, has_earlier = services.recent_messages(conversation)
     return render_template("chat/_messages.html", conversation=conversation, messages=messages,
                            has_earlier=has_earlier, **_messages_context(messages))
@@ -270,15 +274,10 @@ def _restream_messages(conversation):
 def regenerate(conversation_id: uuid.UUID):
     """Replace the last answer (also the retry of a failed one)."""
     conversation = services.get_conversation_for(acting_user(), conversation_id)
-    form = _prepare_model_choices(OptionsOnlyForm(), conversation)
-    if not form.validate_on_submit():
-        raise ValidationFailed(errors_text(form))
+    form = submitted_or_refuse(_prepare_model_choices(OptionsOnlyForm(), conversation))
     assistant = services.regenerate_last_answer(acting_user(), conversation, form.model_id.data,
                                                 form.generation_options())
-    streaming.start_generation(assistant.id)
-    if is_htmx():
-        return _restream_messages(conversation)
-    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    return _stream_new_answer(conversation, assistant)
 
 
 @bp.post("/<uuid:conversation_id>/edit")
@@ -287,15 +286,10 @@ def regenerate(conversation_id: uuid.UUID):
 def edit_last(conversation_id: uuid.UUID):
     """Change the last message and send it again."""
     conversation = services.get_conversation_for(acting_user(), conversation_id)
-    form = _prepare_model_choices(EditMessageForm(), conversation)
-    if not form.validate_on_submit():
-        raise ValidationFailed(errors_text(form))
+    form = submitted_or_refuse(_prepare_model_choices(EditMessageForm(), conversation))
     assistant = services.edit_last_user_message(acting_user(), conversation, form.model_id.data, form.content.data,
                                                 form.generation_options())
-    streaming.start_generation(assistant.id)
-    if is_htmx():
-        return _restream_messages(conversation)
-    return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
+    return _stream_new_answer(conversation, assistant)
 
 
 @bp.route("/<uuid:conversation_id>/rename", methods=["GET", "POST"])
@@ -334,20 +328,22 @@ def item_menu(conversation_id: uuid.UUID):
 @login_required
 def pin(conversation_id: uuid.UUID):
     """Pin or unpin (form field `pinned` = 1 or 0)."""
-    conversation = services.get_conversation_for(acting_user(), conversation_id)
-    is_pinned = request.form.get("pinned", "1") == "1"
-    services.set_pinned(acting_user(), conversation, is_pinned)
-    return _after_action(conversation, "Pinned." if is_pinned else "Unpinned.")
+    return _switch(conversation_id, "pinned", services.set_pinned, "Pinned.", "Unpinned.")
 
 
 @bp.post("/<uuid:conversation_id>/archive")
 @login_required
 def archive(conversation_id: uuid.UUID):
     """Archive or restore (form field `archived` = 1 or 0)."""
+    return _switch(conversation_id, "archived", services.set_archived, "Archived.", "Restored from the archive.")
+
+
+def _switch(conversation_id: uuid.UUID, field: str, set_flag, on_message: str, off_message: str):
+    """Turn a yes/no of the user's conversation on or off as form field `field` says (1, the default, or 0)."""
     conversation = services.get_conversation_for(acting_user(), conversation_id)
-    is_archived = request.form.get("archived", "1") == "1"
-    services.set_archived(acting_user(), conversation, is_archived)
-    return _after_action(conversation, "Archived." if is_archived else "Restored from the archive.")
+    is_on = request.form.get(field, "1") == "1"
+    set_flag(acting_user(), conversation, is_on)
+    return _after_action(conversation, on_message if is_on else off_message)
 
 
 @bp.post("/<uuid:conversation_id>/folder")
@@ -395,9 +391,7 @@ def feedback(conversation_id: uuid.UUID, message_id: uuid.UUID):
     """Thumbs up or down on an answer, with an optional comment."""
     conversation = services.get_conversation_for(acting_user(), conversation_id)
     message = services.get_message_in(conversation, message_id)
-    form = FeedbackForm()
-    if not form.validate_on_submit():
-        raise ValidationFailed(errors_text(form))
+    form = submitted_or_refuse(FeedbackForm())
     item = services.record_feedback(acting_user(), conversation, message, form.category.data, form.comment.data)
     html = render_template("chat/_feedback.html", conversation=conversation, message=message, rating=item)
     return done("Thanks for the feedback.", url_for("chat.show", conversation_id=conversation.id), fragment=html)

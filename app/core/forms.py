@@ -6,6 +6,8 @@ import decimal
 from wtforms import DecimalField
 from wtforms.validators import StopValidation
 
+from app.errors import ValidationFailed
+
 
 def strip_text(value):
     """A form filter: text without outer blanks or NUL bytes; anything else unchanged."""
@@ -16,6 +18,13 @@ def strip_text(value):
 def errors_text(form) -> str:
     """Every error of a form (fields and form-wide) as one message, in field order."""
     return " ".join(error for errors in form.errors.values() for error in errors)
+
+
+def submitted_or_refuse(form):
+    """The form, once its submission validates; otherwise ValidationFailed (422) naming every error."""
+    if not form.validate_on_submit():
+        raise ValidationFailed(errors_text(form))
+    return form
 
 
 class FiniteDecimalField(DecimalField):
