@@ -24,7 +24,7 @@ from app.chat.models import Conversation, ConversationSummary, Message, ModelReq
 from app.chat.services import is_current
 from app.extensions import db
 from app.llm import tokens
-from app.llm.base import ChatMessage, GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage
+from app.llm.base import ChatMessage, GenerationRequest, ProviderError, StreamEvent
 from app.llm.waiting import WAITING, Waiting
 from app.models.base import utcnow
 
@@ -303,19 +303,10 @@ def refresh_summary(conversation: Conversation, fitted: FittedContext, writer: A
                         provider=writer.provider, task_type="summary", requested_at=utcnow(),
                         max_tokens=answer_tokens, estimated_input_tokens=estimated)
     db.session.commit()  # no read transaction held open during the call
-    parts, usage = [], None
-    try:
-        for event in stream_from(writer, request):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, Usage):
-                usage = event
-        call.status = "success"
-    except ProviderError as error:
-        call.status, call.error_code, call.error_message = "error", error.code, error.message
-        current_app.logger.warning("summary of %s failed: %s", conversation_id, error.message)
-    model_requests.record(call, usage, writer)
-    text = "".join(parts).strip()
+    text, usage = model_requests.call_for_text(call, writer, request)
+    text = text.strip()
+    if call.status == "error":
+        current_app.logger.warning("summary of %s failed: %s", conversation_id, call.error_message)
     summary = None
     if call.status == "success" and text:
         db.session.flush()

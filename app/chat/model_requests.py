@@ -10,14 +10,33 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from app.ai_models.services import stream_from
 from app.chat.models import Conversation, ModelRequest
 from app.extensions import db
-from app.llm.base import Usage
+from app.llm.base import GenerationRequest, ProviderError, TextDelta, Usage
 from app.llm.pricing import Cost, Priced, price
 from app.models.base import utcnow
 from app.usage import services as usage_rollups
 
 RECENT_FAILURES = 10
+
+
+def call_for_text(call: ModelRequest, model, request: GenerationRequest) -> tuple[str, Usage | None]:
+    """Ask `model` for a short text outside any answer (a title, a summary), record the call through
+    `record()` (status and error on `call`), and return the text with the usage the provider reported.
+    A provider error leaves `call.status == "error"` and returns what arrived before it."""
+    parts, usage = [], None
+    try:
+        for event in stream_from(model, request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+        call.status = "success"
+    except ProviderError as error:
+        call.status, call.error_code, call.error_message = "error", error.code, error.message
+    record(call, usage, model)
+    return "".join(parts), usage
 
 
 def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at: datetime | None = None,

@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from app.ai_models.models import AIModel
-from app.ai_models.services import provider_stream, stream_from
+from app.ai_models.services import provider_stream
 from app.chat import model_requests, notify
 from app.chat.context import FittedContext, fit_for_answer, record_failed_attempt, stream_fitting
 from app.chat.live import LiveAnswer
@@ -264,18 +264,8 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
     db.session.commit()
     call = ModelRequest(user_id=conversation.user_id, chat_id=conversation_id, ai_model_id=model.id,
                         model_name=model.model_id, provider=model.provider, task_type="title", requested_at=utcnow())
-    parts, usage = [], None
-    try:
-        for event in stream_from(model, request):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, Usage):
-                usage = event
-        call.status = "success"
-    except ProviderError as error:
-        call.status, call.error_code, call.error_message = "error", error.code, error.message
-    model_requests.record(call, usage, model)
-    title = " ".join("".join(parts).strip().split("\n", 1)[0].split()).strip("\"'“”‘’ ")[:80]
+    text, _ = model_requests.call_for_text(call, model, request)
+    title = " ".join(text.strip().split("\n", 1)[0].split()).strip("\"'“”‘’ ")[:80]
     conversation = db.session.get(Conversation, conversation_id)
     if title and call.status == "success" and conversation is not None and not conversation.is_title_set_by_user:
         conversation.title = title
