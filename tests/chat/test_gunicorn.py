@@ -45,6 +45,14 @@ def production_arguments() -> list[str]:
     return [word for i, word in enumerate(words) if i not in (bind, bind + 1) and word != "wsgi:app"]
 
 
+def fallback_poll_seconds(mode: str, database_url: str) -> str:
+    """With notifications on PostgreSQL the fallback poll is too slow to finish any test: NOTIFY does
+    it. SQLite wakes followers in its own process only, so another worker's stream relies on the poll."""
+    if mode == "notify":
+        return "2" if database_url.startswith("sqlite") else "120"
+    return "0.3"
+
+
 @pytest.fixture(params=["notify", "fallback poll"])
 def gunicorn_server(request, app, database_url, tmp_path):
     """Studio under gunicorn as README's production command runs it (two workers), with stream
@@ -53,8 +61,7 @@ def gunicorn_server(request, app, database_url, tmp_path):
     access_log = tmp_path / "access.log"
     env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_ECHO_SLOW_DELAY": "0.08",
            "STUDIO_STREAM_NOTIFY": "1" if request.param == "notify" else "0",
-           # With notifications on, the fallback poll is too slow to finish any test: NOTIFY does it.
-           "STUDIO_STREAM_FALLBACK_POLL_SECONDS": "120" if request.param == "notify" else "0.3"}
+           "STUDIO_STREAM_FALLBACK_POLL_SECONDS": fallback_poll_seconds(request.param, database_url)}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *production_arguments(),
          "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log),
