@@ -4,52 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers.servers import production_arguments, running_gunicorn
+
 pytestmark = [pytest.mark.browser, pytest.mark.postgres(only=True)]
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def gunicorn_url(database_url):
-    """Studio under gunicorn (two gthread workers, as the README runs it) on the test's database."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread", "--threads", "8",
-         "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=REPO, env={**os.environ, "DATABASE_URL": database_url}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
-    yield base_url
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    """Studio under gunicorn with README's production options, on the test's database."""
+    with running_gunicorn(production_arguments(), {**os.environ, "DATABASE_URL": database_url}) as base_url:
+        yield base_url
 
 
 def test_sign_up_send_a_message_and_read_the_answer(page, gunicorn_url):

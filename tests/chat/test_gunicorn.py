@@ -6,11 +6,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shlex
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,26 +18,11 @@ from app.chat.models import Message
 from app.extensions import db
 from tests.chat.helpers import wait_for_answer
 from tests.factories import make_user
+from tests.helpers.servers import production_arguments, running_gunicorn
 from tests.sse_client import read_events, signed_in_http_client
 
 pytestmark = pytest.mark.postgres  # two processes share the database
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def production_arguments() -> list[str]:
-    """gunicorn's options from README's production command, without --bind and the app."""
-    readme = (REPO / "README.md").read_text()
-    line = next(line for line in readme.splitlines() if ".venv/bin/gunicorn " in line)
-    words = shlex.split(line.split(".venv/bin/gunicorn ", 1)[1])
-    bind = words.index("--bind")
-    return [word for i, word in enumerate(words) if i not in (bind, bind + 1) and word != "wsgi:app"]
 
 
 def fallback_poll_seconds(mode: str, database_url: str) -> str:
@@ -57,33 +37,13 @@ def fallback_poll_seconds(mode: str, database_url: str) -> str:
 def gunicorn_server(request, app, database_url, tmp_path):
     """Studio under gunicorn as README's production command runs it (two workers), with stream
     notifications on or off; the access log names the worker of each request."""
-    port = free_port()
     access_log = tmp_path / "access.log"
     env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_ECHO_SLOW_DELAY": "0.08",
            "STUDIO_STREAM_NOTIFY": "1" if request.param == "notify" else "0",
            "STUDIO_STREAM_FALLBACK_POLL_SECONDS": fallback_poll_seconds(request.param, database_url)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *production_arguments(),
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log),
-         "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "wsgi:app"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
-    yield base_url, access_log
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    logging = ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s"]
+    with running_gunicorn([*production_arguments(), *logging], env, startup_seconds=20) as base_url:
+        yield base_url, access_log
 
 
 def served_by(access_log: Path, method: str, path_part: str) -> list[str]:

@@ -2,7 +2,6 @@
 the demo model; the registry; pricing."""
 from __future__ import annotations
 
-import socket
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +26,7 @@ from app.llm.registry import PROVIDERS, UnknownProvider, get_provider
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.server import FakeProviderServer
+from tests.helpers.servers import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY = "sk-test-SENTINEL-abc123"
@@ -194,12 +194,6 @@ def test_closing_the_stream_early_returns_at_once(provider_and_fake):
     first = next(event for event in stream if isinstance(event, TextDelta))
     stream.close()
     assert first.text and time.monotonic() - started < 1.0  # the whole answer would take ~3 s
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("provider_class", [OpenAIProvider, AnthropicProvider])
