@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import openai
 import pytest
 
 from app.api import keys
@@ -133,7 +134,6 @@ def test_rate_limit_answers_429_in_openai_shape(app, client):
 
 @pytest.mark.postgres
 def test_openai_sdk_lists_models_and_streams_a_completion(live_server):
-    openai = pytest.importorskip("openai")
     from tests.factories import demo_model
 
     key = make_key(make_user())
