@@ -59,6 +59,9 @@ class Conversation(UUIDPrimaryKey, Timestamps, db.Model):
     # Where an imported conversation came from (ChatGPT's conversation id, a Studio export's id, or a
     # content hash): importing the same file again finds it and adds nothing.
     import_source_id: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    # The organisation its answers are billed to (app/billing); NULL: the owner's personal one.
+    tenant_id: Mapped[Optional[uuid.UUID]] = mapped_column(
+        Uuid, ForeignKey("tenant_accounts.id", ondelete="SET NULL"), nullable=True)
 
     model = relationship("AIModel", lazy="joined")
 
@@ -206,9 +209,13 @@ class ModelRequest(UUIDPrimaryKey, db.Model):
     max_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     # What app.llm.tokens estimated for the input sent: with input_tokens, it calibrates the estimate.
     estimated_input_tokens: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    # The organisation the call was billed to (app/billing metering); NULL for calls before billing.
+    tenant_id: Mapped[Optional[uuid.UUID]] = mapped_column(
+        Uuid, ForeignKey("tenant_accounts.id", ondelete="SET NULL"), nullable=True)
 
     __table_args__ = (
         Index("ix_model_requests_user_requested", "user_id", "requested_at"),
+        Index("ix_model_requests_tenant_requested", "tenant_id", "requested_at"),
         Index("ix_model_requests_requested", "requested_at"),
         Index("ix_model_requests_model_requested", "ai_model_id", "requested_at"),
     )

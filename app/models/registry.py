@@ -5,6 +5,7 @@ from app.auth import models as auth_models  # noqa: F401
 from app.auth import oidc_models as auth_oidc_models  # noqa: F401
 from app.auth import token_models as auth_token_models  # noqa: F401
 from app.auth import two_factor_models  # noqa: F401
+from app.billing import models as billing_models  # noqa: F401
 from app.chat import models as chat_models  # noqa: F401
 from app.folders import models as folders_models  # noqa: F401
 from app.ideas import models as ideas_models  # noqa: F401
