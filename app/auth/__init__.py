@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from app.auth import password_routes, routes, two_factor_routes, verification  # noqa: E402,F401
+from app.auth import oidc_routes, password_routes, routes, two_factor_routes, verification  # noqa: E402,F401

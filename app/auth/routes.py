@@ -7,7 +7,7 @@ from flask_login import current_user, login_user, logout_user
 from app.auth import bp, services
 from app.auth.forms import LoginForm, RegisterForm
 from app.core.pages import done
-from app.errors import Conflict
+from app.errors import Conflict, Forbidden
 from app.extensions import login_manager
 from app.security import rate_limits
 from app.security.origin import request_origin
@@ -18,6 +18,24 @@ from app.security.roles import acting_user, login_required
 @login_manager.user_loader
 def load_user(session_token: str):
     return services.load_session_user(session_token, current_app.config)
+
+
+PASSWORD_LOGIN_OFF = "Passwords are turned off here: sign in with your organisation's account."
+
+
+def _password_login_refused():
+    """With STUDIO_PASSWORD_LOGIN off (single sign-on only), a password form sent anyway: 403."""
+    if request.method == "POST" and not current_app.config["PASSWORD_LOGIN"]:
+        raise Forbidden(PASSWORD_LOGIN_OFF)
+
+
+def _sign_in_choices() -> dict:
+    """What /login and /register offer: the password form, and the single sign-on button's label."""
+    from app.auth import oidc
+
+    config = current_app.config
+    return {"password_login": config["PASSWORD_LOGIN"],
+            "sso_label": config["OIDC_LABEL"] if oidc.is_configured(config) else None}
 
 
 def _sign_in(user) -> None:
@@ -33,6 +51,7 @@ def register():
     """Create an account; the first one becomes admin."""
     if current_user.is_authenticated:
         return redirect(url_for("core.index"))
+    _password_login_refused()
     form = RegisterForm()
     if form.validate_on_submit():
         try:
@@ -44,7 +63,7 @@ def register():
         else:
             _sign_in(user)
             return done(f"Welcome to Studio, {user.display_name}.", url_for("core.index"), navigate=True)
-    return render_template("auth/register.html", form=form)
+    return render_template("auth/register.html", form=form, **_sign_in_choices())
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -53,8 +72,12 @@ def login():
     next_path = safe_next_path(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_path or url_for("core.index"))
+    _password_login_refused()
     form = LoginForm()
     status = 200
+    sso_refusal = session.pop("sso_refusal", None)  # set by oidc_routes after a refused single sign-on
+    if sso_refusal and request.method == "GET":
+        form.form_errors.append(sso_refusal)
     if form.validate_on_submit():
         try:
             user, token = services.log_in(
@@ -70,7 +93,7 @@ def login():
                 return start_challenge(user, next_path)
             _sign_in(user)
             return done(None, next_path or url_for("core.index"), navigate=True)
-    return render_template("auth/login.html", form=form, next_path=next_path), status
+    return render_template("auth/login.html", form=form, next_path=next_path, **_sign_in_choices()), status
 
 
 @bp.post("/logout")

@@ -1,0 +1,95 @@
+"""A small OpenID provider in Python whose ID tokens the test writes: discovery, JWKS and a token
+endpoint that answers with the next token the test queued, signed by a key only this fake holds.
+
+    with FakeIssuer() as fake:
+        fake.next_id_token = fake.id_token(nonce=..., aud="someone-else")
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+CLIENT_ID, CLIENT_SECRET = "studio", "studio-secret"
+_KEY = RSAKey.generate_key(2048, parameters={"kid": "fake-key"}, private=True)
+
+
+class FakeIssuer:
+    """Serves /.well-known/openid-configuration, /jwks and /token on 127.0.0.1."""
+
+    def __init__(self):
+        self.key = _KEY
+        self.next_id_token: str | None = None
+        self.token_requests: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, body: dict, status: int = 200):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path == "/.well-known/openid-configuration":
+                    self._json(fake.discovery())
+                elif self.path == "/jwks":
+                    self._json({"keys": [{**fake.key.as_dict(private=False), "use": "sig", "alg": "RS256"}]})
+                else:
+                    self._json({"error": "not_found"}, 404)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                fake.token_requests.append(form)
+                body = {"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 300}
+                if fake.next_id_token is not None:
+                    body["id_token"] = fake.next_id_token
+                self._json(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self.server.server_port}"
+
+    def discovery(self) -> dict:
+        return {"issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
+                "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
+                "response_types_supported": ["code"], "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"]}
+
+    def id_token(self, nonce: str | None, key=None, header: dict | None = None, **claims) -> str:
+        """A signed ID token for the client, from this issuer, valid for five minutes; `claims` override."""
+        now = int(time.time())
+        body = {"iss": self.issuer, "aud": CLIENT_ID, "sub": "fake-subject", "iat": now, "exp": now + 300,
+                "email": "fay@example.org", "email_verified": True, "name": "Fay Fake", **claims}
+        if nonce is not None:
+            body["nonce"] = nonce
+        body = {name: value for name, value in body.items() if value is not None}
+        return jwt.encode(header or {"alg": "RS256", "kid": "fake-key"}, body, key or self.key)
+
+    def settings(self, **more) -> dict:
+        return {"OIDC_ISSUER": self.issuer, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+                "OIDC_LABEL": "Fake provider", **more}
+
+    def start(self) -> FakeIssuer:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeIssuer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
