@@ -198,7 +198,7 @@ class TenantSubscription(UUIDPrimaryKey, Timestamps, db.Model):
     billing_email: Mapped[Optional[str]] = mapped_column(String(256), nullable=True)
     processor: Mapped[str] = mapped_column(String(32), default="manual")
     processor_customer_id: Mapped[Optional[str]] = mapped_column(String(128), nullable=True)
-    processor_subscription_id: Mapped[Optional[str]] = mapped_column(String(128), nullable=True, unique=True)
+    processor_subscription_id: Mapped[Optional[str]] = mapped_column(String(128), nullable=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -213,6 +213,8 @@ class TenantSubscription(UUIDPrimaryKey, Timestamps, db.Model):
     __table_args__ = (
         CheckConstraint(_in("status", SUBSCRIPTION_STATUSES), name="status_known"),
         Index("ix_tenant_subscriptions_tenant_status", "tenant_id", "status"),
+        # Not unique: a Stripe subscription changing plan keeps its id, and each plan is a row here.
+        Index("ix_tenant_subscriptions_processor_subscription", "processor_subscription_id"),
     )
 
 

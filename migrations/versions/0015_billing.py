@@ -286,12 +286,11 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenant_subscriptions")),
-        sa.UniqueConstraint(
-            "processor_subscription_id", name=op.f("uq_tenant_subscriptions_processor_subscription_id")
-        ),
     )
     with op.batch_alter_table("tenant_subscriptions", schema=None) as batch_op:
         batch_op.create_index("ix_tenant_subscriptions_tenant_status", ["tenant_id", "status"], unique=False)
+        batch_op.create_index("ix_tenant_subscriptions_processor_subscription", ["processor_subscription_id"],
+                              unique=False)
 
     op.create_table(
         "tenant_user_memberships",
@@ -648,6 +647,7 @@ def downgrade():
 
     op.drop_table("tenant_user_memberships")
     with op.batch_alter_table("tenant_subscriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_tenant_subscriptions_processor_subscription")
         batch_op.drop_index("ix_tenant_subscriptions_tenant_status")
 
     op.drop_table("tenant_subscriptions")
