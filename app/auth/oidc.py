@@ -123,6 +123,7 @@ def _provider_claims(client, query: dict) -> dict:
         metadata = _checked_metadata(client)
         token = client.authorize_access_token(
             claims_options={"iss": {"essential": True, "values": [metadata["issuer"]]},
+                            "aud": {"essential": True, "values": [client.client_id]},
                             "sub": {"essential": True}, "exp": {"essential": True}})
         if not isinstance(token.get("userinfo"), dict):
             raise SsoRefused(f"{label} did not send an ID token. Sign in again.", "no_id_token")

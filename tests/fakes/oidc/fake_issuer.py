@@ -25,6 +25,7 @@ class FakeIssuer:
     def __init__(self):
         self.key = _KEY
         self.next_id_token: str | None = None
+        self.claimed_issuer: str | None = None  # what discovery says the issuer is, when not this one
         self.token_requests: list[dict[str, str]] = []
         fake = self
 
@@ -61,7 +62,7 @@ class FakeIssuer:
         self.issuer = f"http://127.0.0.1:{self.server.server_port}"
 
     def discovery(self) -> dict:
-        return {"issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
+        return {"issuer": self.claimed_issuer or self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
                 "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
                 "response_types_supported": ["code"], "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"]}
