@@ -6,6 +6,8 @@ install_system_packages() {
     case "$package" in
       chromium) command -v chromium >/dev/null 2>&1 || wanted+=(chromium) ;;
       postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || wanted+=(postgresql postgresql-contrib) ;;
+      # The single sign-on tests run a real OpenID provider (tests/fakes/oidc) with Node 18 or later.
+      nodejs) { command -v node && command -v npm; } >/dev/null 2>&1 || wanted+=(nodejs npm) ;;
     esac
   done
   [ ${#wanted[@]} -eq 0 ] && return 0

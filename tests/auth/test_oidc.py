@@ -4,10 +4,12 @@ issuer, an unverified e-mail that matches an existing account. ID tokens a real 
 send (another audience or issuer, an old nonce, a foreign key) come from a fake issuer in test_oidc_tokens.py."""
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from app.auth import two_factor
@@ -19,7 +21,10 @@ from app.security.audit import AuditLog
 from tests.conftest import csrf_token_of
 from tests.factories import PASSWORD, make_user
 from tests.fakes.oidc import NodeProvider, sign_in_at_provider
+from tests.helpers.browser import VIEWPORTS
 from tests.helpers.servers import free_port
+
+SHOTS = os.environ.get("STUDIO_SCREENSHOTS", "/tmp/shots")
 
 
 @pytest.fixture(scope="session")
@@ -253,3 +258,36 @@ def test_with_passwords_off_only_single_sign_on_and_the_break_glass_cli_remain(a
     result = app.test_cli_runner().invoke(args=["users", "reset-password", "--email", person.email,
                                                 "--password", "break glass 123"])
     assert result.exit_code == 0 and "Set a new password" in result.output
+
+
+@pytest.mark.browser
+def test_a_person_signs_in_through_the_provider_in_chromium(app, browser, live_server, sso):
+    make_user("admin")
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    page.goto(f"{live_server}/login?next=/prompts")
+    page.screenshot(path=f"{SHOTS}/sso_login.png", full_page=True)
+    page.get_by_role("link", name="Sign in with Test provider").click()
+    page.get_by_label("Username").fill("alice")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server}/prompts")
+    page.goto(f"{live_server}/account")
+    expect(page.get_by_text("Signed in as alice@example.org")).to_be_visible()
+
+    context.close()
+
+    # In another browser (no session at the provider), a refusal there is a message on the sign-in page.
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    page.goto(f"{live_server}/login")
+    page.get_by_role("link", name="Sign in with Test provider").click()
+    page.get_by_role("button", name="Cancel").click()
+    page.wait_for_url(f"{live_server}/login")
+    expect(page.get_by_text("Test provider did not sign you in (access was denied).")).to_be_visible()
+    page.screenshot(path=f"{SHOTS}/sso_refused.png", full_page=True)
+
+    app.config.update(PASSWORD_LOGIN=False)
+    page.goto(f"{live_server}/login")
+    expect(page.get_by_label("Password")).to_have_count(0)
+    page.screenshot(path=f"{SHOTS}/sso_only_login.png", full_page=True)
+    context.close()
