@@ -7,6 +7,7 @@ Every sign-in through the provider, accepted or refused, is an `auth_events` row
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 
 import requests
@@ -14,7 +15,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import OAuth
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, session
 from joserfc.errors import JoseError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +35,8 @@ EVENT = "sso_login"
 CLIENT_NAME = "oidc"
 HTTP_TIMEOUT_SECONDS = 10
 # Signatures Studio accepts on an ID token: public-key ones only (never "none", never a shared secret).
+SPENT_STATE = "That sign-in link has expired or was used already. Sign in again."
+OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,50}")  # RFC 6749 error codes; anything else is not shown
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
@@ -111,9 +114,14 @@ def _provider_claims(client, query: dict) -> dict:
     userinfo claims (whose subject must be the ID token's). Raises SsoRefused."""
     label = _label()
     if query.get("error"):
-        error = str(query["error"])[:60]
-        description = str(query.get("error_description") or "")[:200]
-        log.info("Single sign-on: the provider answered %s (%s)", error, description)
+        # Believed only with this browser's state: anyone can link to the callback with an error.
+        state = str(query.get("state") or "")
+        if not state or client.framework.get_state_data(session, state) is None:
+            raise SsoRefused(SPENT_STATE, "state_mismatch")
+        client.framework.clear_state_data(session, state)
+        error = str(query["error"])
+        error = error if OAUTH_ERROR_CODE.fullmatch(error) else "error"
+        log.info("Single sign-on: the provider answered %s (%s)", error, str(query.get("error_description"))[:200])
         message = (f"{label} did not sign you in (access was denied)." if error == "access_denied"
                    else f"{label} did not sign you in ({error}).")
         raise SsoRefused(message, f"provider_error:{error}")
@@ -134,8 +142,7 @@ def _provider_claims(client, query: dict) -> dict:
                 raise SsoRefused(f"{label} sent details of another account. Sign in again.", "userinfo_subject")
             claims = {**userinfo, **claims}
     except MismatchingStateError:
-        raise SsoRefused("That sign-in link has expired or was used already. Sign in again.",
-                         "state_mismatch") from None
+        raise SsoRefused(SPENT_STATE, "state_mismatch") from None
     except OAuthError as error:
         log.warning("Single sign-on: the provider refused the code: %s", error)
         raise SsoRefused(f"{label} did not sign you in ({error.error or 'error'}). Sign in again.",

@@ -178,6 +178,10 @@ def test_the_provider_refusing_shows_why_on_the_sign_in_page(app, client, sso):
     assert "Test provider did not sign you in (access was denied)." in page
     [event] = sso_events()
     assert (event.success, event.failure_reason) == (False, "provider_error:access_denied")
+    # An error nobody's sign-in is waiting for (a crafted link) shows no text of its own.
+    crafted = client.get("/login/oidc/callback?error=Call+0800+to+unlock&state=made-up")
+    page = refusal_on_login_page(client, crafted)
+    assert "0800" not in page and "expired or was used already" in page
 
 
 def test_an_unreachable_provider_is_a_message_not_an_error(app, client):
