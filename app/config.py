@@ -104,6 +104,16 @@ def build_config(instance_path: Path) -> dict:
         "OIDC_SCOPES": os.environ.get("STUDIO_OIDC_SCOPES", "openid email profile"),
         "OIDC_ADMIN_GROUP": os.environ.get("STUDIO_OIDC_ADMIN_GROUP", ""),
         "OIDC_MODERATOR_GROUP": os.environ.get("STUDIO_OIDC_MODERATOR_GROUP", ""),
+        # Payments through Stripe (off unless both the secret key and the webhook signing secret are set).
+        # STUDIO_STRIPE_API_BASE points the SDK elsewhere (tests: a local fake); empty means Stripe's own.
+        "STRIPE_SECRET_KEY": os.environ.get("STUDIO_STRIPE_SECRET_KEY", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STUDIO_STRIPE_WEBHOOK_SECRET", ""),
+        "STRIPE_PUBLISHABLE_KEY": os.environ.get("STUDIO_STRIPE_PUBLISHABLE_KEY", ""),
+        "STRIPE_API_BASE": os.environ.get("STUDIO_STRIPE_API_BASE", "").rstrip("/"),
+        "STRIPE_NETWORK_RETRIES": int(os.environ.get("STUDIO_STRIPE_NETWORK_RETRIES", 2)),
+        "STRIPE_TIMEOUT_SECONDS": float(os.environ.get("STUDIO_STRIPE_TIMEOUT_SECONDS", 20)),
+        # A webhook's handlers are tried this many times (backoff from JOBS_RETRY_BASE_SECONDS), then left failed.
+        "STRIPE_DISPATCH_MAX_ATTEMPTS": int(os.environ.get("STUDIO_STRIPE_DISPATCH_MAX_ATTEMPTS", 8)),
         # Trust X-Forwarded-For only when told how many proxies stand in front.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("STUDIO_TRUSTED_PROXIES", 0)),
         # Imports: the largest upload (stored on disk, read by a background job) and where uploads
