@@ -127,6 +127,8 @@ def create_user(email: str, display_name: str, password: str, role: str | None =
     except IntegrityError:  # the same e-mail registered a moment ago
         db.session.rollback()
         raise Conflict(DUPLICATE_EMAIL) from None
+    from app.billing import subscriptions  # every account bills to its own organisation from the start
+    subscriptions.personal_organisation(user.id, user.email)
     return user
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from app.ai_models.services import stream_from
+from app.billing import metering
 from app.chat.models import Conversation, ModelRequest
 from app.extensions import db
 from app.llm.base import GenerationRequest, ProviderError, TextDelta, Usage
@@ -55,6 +56,7 @@ def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at:
     call.total_tokens = call.input_tokens + call.output_tokens
     call.reasoning_tokens = usage.reasoning_tokens if usage else None  # already in output_tokens and their cost
     call.input_cost_usd, call.output_cost_usd, call.total_cost_usd = cost.input_usd, cost.output_usd, cost.total_usd
+    metering.meter_call(call)  # billed to its organisation (sets call.tenant_id), in this same transaction
     db.session.add(call)
     usage_rollups.add_call(call)  # the day's roll-up row, in this same transaction
     if call.chat_id is not None:

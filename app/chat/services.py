@@ -14,6 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.ai_models import services as model_services
 from app.ai_models.models import AIModel
+from app.billing import limits as billing_limits
+from app.billing import metering
+from app.billing import organisations as billing_organisations
 from app.chat.models import Conversation, FeedbackItem, Message, MessageOptions, ModelRequest
 from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.core.pages import paginate
@@ -336,9 +339,12 @@ def _claim_answer_slot(user_id: uuid.UUID) -> None:
                            retry_after_seconds=ANSWER_SLOT_RETRY_AFTER_SECONDS)
 
 
-def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
-    """The answer to stream into, once the person has a free slot (every way of asking comes here)."""
+def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions,
+                           tenant_id: uuid.UUID) -> Message:
+    """The answer to stream into, once the person has a free slot (every way of asking comes here);
+    counted as one message asked of the organisation `tenant_id` (billing's messages per day)."""
     _claim_answer_slot(conversation.user_id)
+    metering.count_message(tenant_id, conversation.user_id)
     message = Message(conversation_id=conversation.id, user_id=conversation.user_id, role="assistant", content="",
                       model_id=model.id,
                       status="streaming", heartbeat_at=utcnow())
@@ -355,12 +361,16 @@ def _touch(conversation: Conversation, added_messages: int) -> None:
 
 
 def start_conversation(user, model_id: int | None, text: str, options: GenerationOptions, client_request_id: str | None,
-                       system_prompt: str | None = None) -> tuple[Conversation, Message | None]:
+                       system_prompt: str | None = None,
+                       tenant_id: uuid.UUID | None = None) -> tuple[Conversation, Message | None]:
     """Open a conversation with its first message and an answer to write with the model `model_id`
     (None: the role's default), which the user's role must be allowed (NotFound or Forbidden
-    otherwise). A repeated client token returns the conversation first made, and no answer."""
+    otherwise), billed to the organisation `tenant_id` (None: the user's personal one; see
+    billing.limits.check_can_send, which refuses before anything is written). A repeated client
+    token returns the conversation first made, and no answer."""
     model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
+    tenant_id = billing_limits.check_can_send(user, tenant_id)
     client_request_id = (client_request_id or "")[:64] or None
     if client_request_id:
         existing = db.session.scalar(select(Conversation).where(
@@ -368,7 +378,7 @@ def start_conversation(user, model_id: int | None, text: str, options: Generatio
         if existing is not None:
             return existing, None
     conversation = Conversation(user_id=user.id, model_id=model.id, client_request_id=client_request_id,
-                                system_prompt=_clean_system_prompt(system_prompt))
+                                system_prompt=_clean_system_prompt(system_prompt), tenant_id=tenant_id)
     db.session.add(conversation)
     try:
         db.session.flush()
@@ -378,7 +388,7 @@ def start_conversation(user, model_id: int | None, text: str, options: Generatio
             Conversation.user_id == user.id, Conversation.client_request_id == client_request_id)), None
     db.session.add(Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text))
     db.session.flush()
-    assistant = _new_assistant_message(conversation, model, options)
+    assistant = _new_assistant_message(conversation, model, options, tenant_id)
     _touch(conversation, 2)
     db.session.commit()
     return conversation, assistant
@@ -391,6 +401,7 @@ def send_message(user, conversation: Conversation, model_id: int | None, text: s
     token was already used (a double click)."""
     model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
+    tenant_id = billing_limits.check_can_send(user, conversation.tenant_id)
     client_request_id = (client_request_id or "")[:64] or None
     if client_request_id and db.session.scalar(select(exists().where(
             Message.conversation_id == conversation.id, Message.client_request_id == client_request_id))):
@@ -406,7 +417,7 @@ def send_message(user, conversation: Conversation, model_id: int | None, text: s
         db.session.rollback()
         return None, None
     conversation.model_id = model.id
-    assistant = _new_assistant_message(conversation, model, options)
+    assistant = _new_assistant_message(conversation, model, options, tenant_id)
     _touch(conversation, 2)
     db.session.commit()
     return user_message, assistant
@@ -425,13 +436,14 @@ def regenerate_last_answer(user, conversation: Conversation, model_id: int | Non
     """A new answer to the last message, streamed from the model `model_id` as the user's role
     allows it; the last answer (complete, stopped or failed) is kept as its previous version."""
     model = model_services.model_for_use(user.role, model_id)
+    tenant_id = billing_limits.check_can_send(user, conversation.tenant_id)
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
     last_user, last_assistant = last_messages(conversation)
     if last_user is None:
         raise ValidationFailed("There is no message to answer yet.")
     conversation.model_id = model.id
-    assistant = _new_assistant_message(conversation, model, options)
+    assistant = _new_assistant_message(conversation, model, options, tenant_id)
     db.session.flush()
     _supersede([last_assistant], assistant)
     _touch(conversation, 0 if last_assistant is not None else 1)
@@ -446,6 +458,7 @@ def edit_last_user_message(user, conversation: Conversation, model_id: int | Non
     (a share link made before still shows them)."""
     model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
+    tenant_id = billing_limits.check_can_send(user, conversation.tenant_id)
     if streaming_message(conversation) is not None:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
     last_user, last_assistant = last_messages(conversation)
@@ -458,7 +471,7 @@ def edit_last_user_message(user, conversation: Conversation, model_id: int | Non
     # written shows the edited question alone, never the old answer under it.
     _supersede([last_user, last_assistant], edited)
     conversation.model_id = model.id
-    assistant = _new_assistant_message(conversation, model, options)
+    assistant = _new_assistant_message(conversation, model, options, tenant_id)
     _touch(conversation, 1 if last_assistant is None else 0)
     db.session.commit()
     return assistant
@@ -483,8 +496,11 @@ def _clean_system_prompt(text: str | None) -> str | None:
 
 
 def update_settings(user, conversation: Conversation, model: AIModel, system_prompt: str | None,
-                    is_summary_enabled: bool | None = None) -> None:
-    """Change the model, the system prompt and (when given) whether left-out turns are summarised."""
+                    is_summary_enabled: bool | None = None, tenant_id: uuid.UUID | None = None) -> None:
+    """Change the model, the system prompt, (when given) whether left-out turns are summarised and
+    the organisation it bills to (one the user may bill: NotFound or Forbidden otherwise)."""
+    if tenant_id is not None:
+        conversation.tenant_id = billing_organisations.bill_to(user, tenant_id)
     conversation.model_id = model.id
     conversation.system_prompt = _clean_system_prompt(system_prompt)
     if is_summary_enabled is not None:

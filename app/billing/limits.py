@@ -1,0 +1,262 @@
+"""Plan limits enforced before anything billable happens, and usage against them for the pages.
+
+`check_can_send()` runs in chat's services before an answer is asked for (pages and API alike) and
+before anything of the send is written: past a hard limit (monthly tokens or cost, messages per day,
+the member's monthly cap) it raises LimitReached and nothing is recorded. An answer already being
+written finishes even when it crosses a limit. Soft limits only warn (`warnings()`, the chat banner).
+
+Projects and storage have no organisation of their own: they count against their owner's personal
+organisation (`check_can_create_project`, `check_storage`).
+
+The checks read counters and compare: two sends at the same moment may both pass the last step
+before a limit, so a limit can be crossed by the answers already asked for, never by a later one."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from app.billing import metering, organisations, subscriptions
+from app.billing.models import TenantAccount, TenantMembership
+from app.errors import LimitReached as RefusedByLimit
+from app.extensions import db
+from app.models.base import utcnow
+
+# The API answers a refusal with 429 and OpenAI's code for a spent quota (what its SDKs expect).
+BILLING_URL = "/billing"
+SEND_FEATURES = ("monthly_tokens", "monthly_cost", "messages_per_day")
+DISPLAY_NAMES = {
+    "monthly_tokens": "Tokens this period",
+    "monthly_cost": "Provider cost this period",
+    "messages_per_day": "Messages today",
+    "members": "Members",
+    "projects": "Projects",
+    "storage": "Project storage",
+    "member_monthly_tokens": "Your tokens this month (member cap)",
+    "member_monthly_cost": "Your cost this month (member cap)",
+}
+UNITS = {"monthly_tokens": "tokens", "monthly_cost": "usd_micros", "messages_per_day": "messages",
+         "members": "members", "projects": "projects", "storage": "bytes",
+         "member_monthly_tokens": "tokens", "member_monthly_cost": "usd_micros"}
+
+
+class LimitReached(RefusedByLimit):
+    """A hard limit of the organisation's plan (or a member cap) refuses the action; the message
+    names the limit and points to /billing. HTTP 429 (API: code insufficient_quota)."""
+
+    api_code = "insufficient_quota"
+
+    def __init__(self, message: str, feature_key: str):
+        super().__init__(message)
+        self.feature_key = feature_key
+
+
+@dataclass(frozen=True)
+class LimitUsage:
+    feature_key: str
+    display_name: str
+    unit: str
+    used: int
+    soft_limit: int | None
+    hard_limit: int | None
+    state: str  # ok | warning | exceeded
+
+    @property
+    def is_member_cap(self) -> bool:
+        return self.feature_key.startswith("member_")
+
+
+def _state(used: int, soft: int | None, hard: int | None) -> str:
+    if hard is not None and used >= hard:
+        return "exceeded"
+    if soft is not None and used >= soft:
+        return "warning"
+    return "ok"
+
+
+def format_quantity(unit: str, value: int | None) -> str:
+    """A quantity as people read it: $1.25, 12,000 tokens, 1.5 MB."""
+    if value is None:
+        return "no limit"
+    if unit == "usd_micros":
+        return f"${value / 1_000_000:,.2f}"
+    if unit == "bytes":
+        for size, name in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")):
+            if value >= size:
+                return f"{value / size:,.1f} {name}"
+        return f"{value:,} bytes"
+    return f"{value:,} {unit}"
+
+
+def _owned_projects(user_id: uuid.UUID) -> tuple[int, int]:
+    from app.projects.models import Project  # projects count against their owner's personal organisation
+    count, size = db.session.execute(select(func.count(), func.coalesce(func.sum(Project.total_size_bytes), 0))
+                                     .where(Project.owner_id == user_id)).one()
+    return int(count), int(size)
+
+
+def _used(tenant: TenantAccount, subscription, keys, user_id: uuid.UUID | None) -> dict[str, int]:
+    """What the organisation (and member `user_id`) used of each feature in `keys`, this period/day."""
+    used: dict[str, int] = {}
+    now = utcnow()
+    today, month = now.date(), metering.month_start(now.date())
+    if {"monthly_tokens", "monthly_cost"} & set(keys):
+        quantities = metering.subscription_quantities(subscription.id, subscription.current_period_start)
+        used["monthly_tokens"] = quantities.get("monthly_tokens", 0)
+        used["monthly_cost"] = quantities.get("monthly_cost", 0)
+    wanted = {}
+    if "messages_per_day" in keys:
+        wanted["tenant_day"] = metering.bucket_key(tenant.id, None, "day", today)
+    if user_id is not None:
+        wanted["member_month"] = metering.bucket_key(tenant.id, user_id, "month", month)
+    counters = metering.counter_values(list(wanted.values())) if wanted else {}
+    if "tenant_day" in wanted:
+        row = counters.get(wanted["tenant_day"])
+        used["messages_per_day"] = row.messages if row else 0
+    if "member_month" in wanted:
+        row = counters.get(wanted["member_month"])
+        used["member_monthly_tokens"] = (row.input_tokens + row.output_tokens) if row else 0
+        used["member_monthly_cost"] = row.cost_micros if row else 0
+    if "members" in keys:
+        used["members"] = organisations.member_count(tenant.id)
+    if {"projects", "storage"} & set(keys):
+        used["projects"], used["storage"] = _owned_projects(tenant.personal_user_id) if tenant.is_personal else (0, 0)
+    return used
+
+
+def usage_report(tenant_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> list[LimitUsage]:
+    """Usage against each limit of the organisation's current plan in the current period (messages:
+    today, UTC), plus, with `user_id`, that member's monthly caps when they have any."""
+    tenant = organisations.get_organisation(tenant_id)
+    subscription = subscriptions.current_subscription(tenant_id)
+    features = subscriptions.plan_features(subscription.plan_id)
+    membership = organisations.membership_of(user_id, tenant_id) if user_id else None
+    keys = [key for key in DISPLAY_NAMES if key in features]
+    if not tenant.is_personal:
+        keys = [key for key in keys if key not in ("projects", "storage")]
+    used = _used(tenant, subscription, keys, user_id if membership else None)
+    report = []
+    for key in keys:
+        feature = features[key]
+        report.append(LimitUsage(key, feature.display_name or DISPLAY_NAMES[key], UNITS[key], used.get(key, 0),
+                                 feature.soft_limit, feature.hard_limit,
+                                 _state(used.get(key, 0), feature.soft_limit, feature.hard_limit)))
+    if membership is not None:
+        for key, cap in (("member_monthly_tokens", membership.monthly_token_cap),
+                         ("member_monthly_cost", membership.monthly_cost_cap_micros)):
+            if cap is not None:
+                report.append(LimitUsage(key, DISPLAY_NAMES[key], UNITS[key], used.get(key, 0), None, cap,
+                                         _state(used.get(key, 0), None, cap)))
+    return report
+
+
+def _refusal(tenant: TenantAccount, row: LimitUsage) -> LimitReached:
+    whose = "your member cap in " + tenant.name if row.is_member_cap else tenant.name
+    return LimitReached(
+        f"Sending is paused: {whose} has reached its limit of {row.display_name.lower()} "
+        f"({format_quantity(row.unit, row.used)} of {format_quantity(row.unit, row.hard_limit)}). "
+        f"See {BILLING_URL} to upgrade the plan, or ask an organisation admin.", row.feature_key)
+
+
+def _send_rows(user, tenant_id: uuid.UUID) -> tuple[TenantAccount, list[LimitUsage]]:
+    tenant_id = organisations.bill_to(user, tenant_id)
+    tenant = organisations.get_organisation(tenant_id)
+    subscription = subscriptions.current_subscription(tenant_id)
+    features = subscriptions.plan_features(subscription.plan_id)
+    membership = organisations.membership_of(user.id, tenant_id)
+    has_cap = membership is not None and (membership.monthly_token_cap is not None
+                                          or membership.monthly_cost_cap_micros is not None)
+    keys = [key for key in SEND_FEATURES if key in features and
+            (features[key].hard_limit is not None or features[key].soft_limit is not None)]
+    if not keys and not has_cap:
+        return tenant, []
+    used = _used(tenant, subscription, keys, user.id if has_cap else None)
+    rows = [LimitUsage(key, features[key].display_name or DISPLAY_NAMES[key], UNITS[key], used[key],
+                       features[key].soft_limit, features[key].hard_limit,
+                       _state(used[key], features[key].soft_limit, features[key].hard_limit)) for key in keys]
+    if has_cap:
+        for key, cap in (("member_monthly_tokens", membership.monthly_token_cap),
+                         ("member_monthly_cost", membership.monthly_cost_cap_micros)):
+            if cap is not None:
+                rows.append(LimitUsage(key, DISPLAY_NAMES[key], UNITS[key], used[key], None, cap,
+                                       _state(used[key], None, cap)))
+    return tenant, rows
+
+
+def check_can_send(user, tenant_id: uuid.UUID | None) -> uuid.UUID:
+    """Refuse (LimitReached) asking for an answer billed to the organisation when it is past a hard
+    limit or the user past their member cap; NotFound/Forbidden when the user may not bill it. None
+    means the personal organisation. Returns the organisation's id. Writes nothing itself, except
+    the personal organisation and its Free subscription the first time they are needed."""
+    tenant, rows = _send_rows(user, tenant_id)
+    for row in rows:
+        if row.state == "exceeded":
+            raise _refusal(tenant, row)
+    return tenant.id
+
+
+def warnings(user, tenant_id: uuid.UUID | None) -> list[str]:
+    """Sentences for the chat page's banner: each limit past its soft limit (or reached)."""
+    try:
+        tenant, rows = _send_rows(user, tenant_id)
+    except Exception:  # noqa: BLE001 - a banner never breaks the page (a removed membership, say)
+        return []
+    sentences = []
+    for row in rows:
+        if row.state == "exceeded":
+            sentences.append(_refusal(tenant, row).message)
+        elif row.state == "warning":
+            sentences.append(f"{tenant.name} has used {format_quantity(row.unit, row.used)} of "
+                             f"{format_quantity(row.unit, row.hard_limit)} ({row.display_name.lower()}): "
+                             f"it is nearing its limit.")
+    return sentences
+
+
+def _hard_limit(tenant_id: uuid.UUID, key: str) -> int | None:
+    subscription = subscriptions.current_subscription(tenant_id)
+    feature = subscriptions.plan_features(subscription.plan_id).get(key)
+    return feature.hard_limit if feature else None
+
+
+def check_members(tenant_id: uuid.UUID, adding: int = 1) -> None:
+    """Refuse adding members past the plan's member limit."""
+    limit = _hard_limit(tenant_id, "members")
+    if limit is not None and organisations.member_count(tenant_id) + adding > limit:
+        tenant = organisations.get_organisation(tenant_id)
+        raise LimitReached(f"{tenant.name} has reached its plan's limit of {limit:,} members. "
+                           f"See {BILLING_URL} to upgrade the plan.", "members")
+
+
+def check_can_create_project(user) -> None:
+    """Refuse a new project past the personal organisation's project limit."""
+    tenant = subscriptions.personal_organisation(user.id, user.email)
+    limit = _hard_limit(tenant.id, "projects")
+    if limit is not None and _owned_projects(user.id)[0] >= limit:
+        raise LimitReached(f"Your plan allows {limit:,} projects and you have reached it. "
+                           f"See {BILLING_URL} to upgrade the plan, or delete a project.", "projects")
+
+
+def check_storage(user) -> None:
+    """Refuse (after the caller flushed its new files) when the user's projects now hold more than
+    the personal organisation's storage limit; the caller rolls back."""
+    tenant = subscriptions.personal_organisation(user.id, user.email)
+    limit = _hard_limit(tenant.id, "storage")
+    if limit is not None:
+        used = _owned_projects(user.id)[1]
+        if used > limit:
+            raise LimitReached(f"Nothing was imported: your projects would hold {format_quantity('bytes', used)}, "
+                               f"more than your plan's {format_quantity('bytes', limit)}. "
+                               f"See {BILLING_URL} to upgrade the plan.", "storage")
+
+
+def member_rows(tenant_id: uuid.UUID, memberships: list[TenantMembership]) -> dict[uuid.UUID, tuple[int, int]]:
+    """{membership id: (tokens, cost micros)} this calendar month, for the members page."""
+    month = metering.month_start(utcnow().date())
+    keys = {m.id: metering.bucket_key(tenant_id, m.user_id, "month", month) for m in memberships}
+    counters = metering.counter_values(list(keys.values())) if keys else {}
+    result = {}
+    for membership_id, key in keys.items():
+        row = counters.get(key)
+        result[membership_id] = ((row.input_tokens + row.output_tokens, row.cost_micros) if row else (0, 0))
+    return result
