@@ -22,7 +22,8 @@ AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-
 SERIOUS = ("serious", "critical")
 # GET routes without arguments that answer something other than a page, or only to htmx.
 NOT_PAGES = {"core.healthz", "core.readyz", "admin.audit_csv", "admin.usage_csv", "chat.sidebar",
-             "prompts.tag_options", "auth.two_factor_challenge", "approval.waiting"}
+             "prompts.tag_options", "auth.two_factor_challenge", "approval.waiting",
+             "auth.oidc_start", "auth.oidc_callback"}  # redirects to and from the single sign-on provider
 RUN_AXE_JS = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
   return result.violations.filter(v => ['serious', 'critical'].includes(v.impact)).map(v =>
