@@ -70,6 +70,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.auth.approval import bp as approval_bp
     from app.auth.cli import cli as users_cli
+    from app.billing import bp as billing_bp
+    from app.billing.organisation_routes import bp as organisations_bp
     from app.billing.stripe_webhooks import bp as billing_stripe_bp
     from app.chat import bp as chat_bp
     from app.core import bp as core_bp
@@ -84,7 +86,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (core_bp, auth_bp, account_bp, transfer_bp, chat_bp, folders_bp, sharing_bp, prompts_bp, ideas_bp,
                       projects_bp, admin_bp, ai_models_bp, api_bp, users_cli, jobs_cli, approval_bp, usage_cli,
-                      billing_stripe_bp):
+                      billing_bp, billing_stripe_bp, organisations_bp):
         app.register_blueprint(blueprint)
 
 
