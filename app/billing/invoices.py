@@ -1,7 +1,7 @@
 """The manual processor's invoices: one per period of a paid subscription an admin assigned, with its
 lines, numbered INV-YYYY-NNNNNN; an admin marks one paid. Stripe's invoices arrive by webhook instead.
 
-Idempotent: the subscription's row is locked (PostgreSQL; SQLite has one writer at a time) before
+Idempotent: the subscription's row is locked (on SQLite: the database's write lock) before
 looking for the period's invoice, so two requests rolling the same period forward make one invoice.
 Numbers: the next after the year's highest; a concurrent request that took it makes the unique
 constraint refuse ours, and we try the next inside a savepoint."""
@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -80,9 +80,10 @@ def _ensure(subscription: TenantSubscription) -> tuple[SubscriptionInvoice | Non
     plan: BillingPlan = subscription.plan
     if subscription.processor != "manual" or plan.price_cents <= 0:
         return None, False
-    # Serialise makers of this subscription's invoice (FOR UPDATE is a no-op on SQLite, whose single writer does it).
-    db.session.execute(select(TenantSubscription.id).where(TenantSubscription.id == subscription.id)
-                       .with_for_update())
+    # Serialise makers of this subscription's invoice: a no-op write locks the row on PostgreSQL and
+    # takes SQLite's write lock (where a SELECT, even FOR UPDATE, would not).
+    db.session.execute(update(TenantSubscription).where(TenantSubscription.id == subscription.id)
+                       .values(updated_at=TenantSubscription.updated_at))
     found = db.session.scalar(select(SubscriptionInvoice).where(
         SubscriptionInvoice.subscription_id == subscription.id,
         SubscriptionInvoice.period_start == subscription.current_period_start))
@@ -143,18 +144,22 @@ def open_invoices(page: int, size: int = 20) -> tuple[list[OpenInvoice], bool]:
 
 
 def mark_paid(actor_id: uuid.UUID, invoice_id: uuid.UUID, origin: Origin | None = None) -> SubscriptionInvoice:
-    """An admin records a manual invoice as paid (once); audited with before and after."""
-    invoice = db.session.scalar(select(SubscriptionInvoice).where(SubscriptionInvoice.id == invoice_id)
-                                .with_for_update())
+    """An admin records an open invoice as paid, once (a conditional update: of two clicks at once one
+    wins, the other is told); audited with before and after."""
+    invoice = db.session.get(SubscriptionInvoice, invoice_id)
     if invoice is None:
         raise NotFound("That invoice does not exist.")
-    if invoice.status != "open":
+    paid_at = utcnow()
+    changed = db.session.execute(
+        update(SubscriptionInvoice).where(SubscriptionInvoice.id == invoice_id, SubscriptionInvoice.status == "open")
+        .values(status="paid", paid_at=paid_at, marked_paid_by_id=actor_id)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(invoice)
+    if not changed:
         raise Conflict(f"Invoice {invoice.number} is {invoice.status}, not open: nothing to mark paid.")
-    before = {"status": invoice.status, "paid_at": None}
-    invoice.status, invoice.paid_at, invoice.marked_paid_by_id = "paid", utcnow(), actor_id
-    db.session.flush()
-    record_audit(actor_id, "subscription_invoice", invoice.id, "invoice_marked_paid", before=before,
-                 after={"status": "paid", "paid_at": invoice.paid_at.isoformat(), "number": invoice.number,
+    record_audit(actor_id, "subscription_invoice", invoice.id, "invoice_marked_paid",
+                 before={"status": "open", "paid_at": None},
+                 after={"status": "paid", "paid_at": paid_at.isoformat(), "number": invoice.number,
                         "amount_cents": invoice.amount_cents},
                  ip_address=origin.ip_address if origin else None, user_agent=origin.user_agent if origin else None)
     return invoice
