@@ -145,8 +145,8 @@ def _provider_claims(client, query: dict) -> dict:
         raise SsoRefused(SPENT_STATE, "state_mismatch") from None
     except OAuthError as error:
         log.warning("Single sign-on: the provider refused the code: %s", error)
-        raise SsoRefused(f"{label} did not sign you in ({error.error or 'error'}). Sign in again.",
-                         f"provider_error:{str(error.error)[:50]}") from None
+        code = error.error if OAUTH_ERROR_CODE.fullmatch(str(error.error)) else "error"
+        raise SsoRefused(f"{label} did not sign you in ({code}). Sign in again.", f"provider_error:{code}") from None
     except (JoseError, AuthlibBaseError) as error:
         log.warning("Single sign-on: an ID token was refused: %r", error)
         raise SsoRefused(f"The answer from {label} could not be verified. Sign in again.", "bad_token") from None
