@@ -7,7 +7,7 @@ from flask import g, request
 from flask_login import AnonymousUserMixin
 
 from app.api import keys
-from app.auth import two_factor
+from app.auth import two_factor, verification
 from app.auth.models import User
 from app.errors import DomainError, Forbidden
 from app.extensions import db
@@ -41,6 +41,8 @@ def authenticate_request() -> None:
     user = db.session.get(User, key.user_id)
     if user.is_awaiting_approval:  # a sign-up an admin has not approved (STUDIO_SIGNUP_APPROVAL)
         raise Forbidden("Your account is waiting for an administrator's approval.")
+    if verification.needs_confirmation(user):  # STUDIO_EMAIL_VERIFICATION: the API waits like chat does
+        raise Forbidden("Confirm your e-mail address first: follow the link mailed to you.")
     if two_factor.must_enrol(user):
         raise Forbidden("Your role requires two-factor sign-in; set it up in your account first.")
     g.api_key = key

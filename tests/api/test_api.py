@@ -59,6 +59,21 @@ def test_no_key_a_session_cookie_or_a_query_key_is_refused(login_as):
 
 
 @pytest.mark.postgres
+def test_an_unconfirmed_address_cannot_use_the_api_until_confirmed(app, client):
+    user = make_user()
+    key = make_key(user)
+    app.config["EMAIL_VERIFICATION"] = True
+    user.is_email_verified = False
+    db.session.commit()
+    error = assert_openai_error(client.post("/api/v1/chat/completions", headers=bearer(key), json={
+        "model": "echo", "messages": [{"role": "user", "content": "hi"}]}), 403)
+    assert "Confirm your e-mail" in error["message"]
+    assert_openai_error(client.get("/api/v1/conversations", headers=bearer(key)), 403)
+    user.is_email_verified = True
+    db.session.commit()
+    assert client.get("/api/v1/conversations", headers=bearer(key)).status_code == 200
+
+
 def test_revoked_or_expired_key_answers_401_everywhere(client):
     user = make_user()
     conversation = make_conversation(user, messages=2)
