@@ -1,12 +1,23 @@
 """Full-text search over one user's conversations: PostgreSQL tsvector + GIN, SQLite FTS5.
-The owner's id is part of the index lookup, so a search never reads another user's rows.
-Snippets are computed only for the rows shown, highlighted with <mark> and nothing else."""
+
+One query language on both databases, the web-search one: words must all match, the last one as a
+prefix while typing; "a quoted phrase" matches those words in that order; -word or -"a phrase"
+leaves out what contains it; a OR b matches either. The query is parsed here into words of letters
+and digits only, then written as a tsquery (PostgreSQL) or an FTS5 expression (SQLite), so no input
+can make either malformed. (PostgreSQL's websearch_to_tsquery reads the same syntax but has no
+prefix match, and SQLite has no equivalent: one parser gives both databases the same answers.)
+
+The owner's id is part of the index lookup, so a search never reads another user's rows. Ranking
+takes the newest RANKED_CANDIDATES matches first, then orders them by relevance (ts_rank; FTS5 bm25
+with the owner column weighted 0): a very common word costs the same for a user with ten thousand
+matches as for one with a hundred. Snippets are computed only for the rows shown, from a truncated
+body, highlighted with <mark> and nothing else."""
 from __future__ import annotations
 
 import html
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import nh3
@@ -15,15 +26,108 @@ from sqlalchemy import text
 from app.extensions import db
 
 PAGE_SIZE = 20
-# Ranking scores every candidate; for a very common word only the newest matches compete, so a
-# search costs the same for a user with ten thousand matches as for one with a hundred.
+# Ranking scores every candidate; for a very common word only the newest matches compete.
 RANKED_CANDIDATES = 2000
 TITLE_HITS = 8
 FILTER_TITLES = 30
 MAX_TERMS = 8
 MAX_QUERY_CHARS = 200
+SNIPPET_SOURCE_CHARS = 5000
 START, STOP = "\x02", "\x03"
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: what both databases index as words
+# A token: an optional minus, then a quoted phrase (the closing quote may be missing) or a bare word.
+_TOKEN = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
+
+
+@dataclass(frozen=True)
+class Item:
+    """A word, or a phrase of words in this order; `prefix`: the last word may continue."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass
+class ParsedQuery:
+    """All `groups` must match (each group: any one of its items), none of `excluded` may."""
+
+    groups: list[list[Item]] = field(default_factory=list)
+    excluded: list[Item] = field(default_factory=list)
+
+    @property
+    def terms(self) -> list[str]:
+        """The words looked for (not the excluded ones), for highlighting titles."""
+        return [word for group in self.groups for item in group for word in item.words]
+
+
+def parse_query(query: str) -> ParsedQuery:
+    """Read a query in the web-search syntax; at most MAX_TERMS words in all, lowercased."""
+    parsed = ParsedQuery()
+    budget = MAX_TERMS
+    pending_or = False
+    last_token_was_bare_positive = False
+    query = (query or "")[:MAX_QUERY_CHARS]
+    for match in _TOKEN.finditer(query):
+        minus, quoted, bare = match.group(1), match.group(2), match.group(3)
+        if bare == "OR" and not minus:
+            pending_or = bool(parsed.groups)
+            continue
+        words = tuple(word.lower() for word in _WORD.findall(quoted if quoted is not None else bare))[:budget]
+        if not words:
+            continue
+        budget -= len(words)
+        item = Item(words)
+        if minus:
+            parsed.excluded.append(item)
+            last_token_was_bare_positive = False
+        elif pending_or:
+            parsed.groups[-1].append(item)
+            last_token_was_bare_positive = quoted is None
+        else:
+            parsed.groups.append([item])
+            last_token_was_bare_positive = quoted is None
+        pending_or = False
+        if budget <= 0:
+            last_token_was_bare_positive &= match.end() >= len(query.rstrip())
+            break
+    if parsed.groups and last_token_was_bare_positive:  # still being typed: its last word is a prefix
+        last = parsed.groups[-1][-1]
+        parsed.groups[-1][-1] = Item(last.words, prefix=True)
+    return parsed
+
+
+def search_terms(query: str) -> list[str]:
+    """The words a query looks for (letters and digits only), lowercased, at most MAX_TERMS."""
+    return parse_query(query).terms
+
+
+def to_tsquery_text(parsed: ParsedQuery) -> str:
+    """The query for PostgreSQL's to_tsquery('simple', …): every word single-quoted (words are
+    letters and digits only), phrases with <->, the prefix with :*."""
+    def item(it: Item) -> str:
+        lexemes = [f"'{word}'" for word in it.words]
+        if it.prefix:
+            lexemes[-1] += ":*"
+        return lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")"
+
+    parts = [item(group[0]) if len(group) == 1 else "(" + " | ".join(item(it) for it in group) + ")"
+             for group in parsed.groups]
+    parts += ["!" + item(it) for it in parsed.excluded]
+    return " & ".join(parts)
+
+
+def to_fts5_text(parsed: ParsedQuery, column: str, owner_hex: str) -> str:
+    """An FTS5 expression limited to one owner's rows (the indexed user_id column): each item is a
+    double-quoted string of words (a phrase when several), the prefix marked with *."""
+    def item(it: Item) -> str:
+        return '"' + " ".join(it.words) + '"' + (" *" if it.prefix else "")
+
+    wanted = " AND ".join(item(group[0]) if len(group) == 1 else "(" + " OR ".join(item(it) for it in group) + ")"
+                          for group in parsed.groups)
+    expression = f'(user_id : "{owner_hex}" AND {column} : ({wanted}))'
+    if parsed.excluded:
+        expression += f" NOT {column} : (" + " OR ".join(item(it) for it in parsed.excluded) + ")"
+    return expression
 
 
 @dataclass
@@ -52,11 +156,6 @@ class SearchResults:
     has_more: bool
 
 
-def search_terms(query: str) -> list[str]:
-    """The words of a query (letters and digits only), lowercased, at most MAX_TERMS."""
-    return [word.lower() for word in _WORD.findall(query or "")][:MAX_TERMS]
-
-
 def highlight(snippet: str) -> str:
     """Escape a snippet, turn the database's markers into <mark>, and keep only well-formed <mark>s."""
     escaped = html.escape(snippet.replace("\x00", ""), quote=False)
@@ -72,33 +171,30 @@ def _highlight_title(title: str, terms: list[str]) -> str:
 
 
 def search(user, query: str, page: int = 1) -> SearchResults:
-    """Ranked matches in the user's own message texts and titles (the last word matches as a prefix).
+    """Ranked matches in the user's own message texts and titles.
     Only current messages: text replaced by an edit or a regenerate is no longer "in" the conversation."""
-    terms = search_terms(query)
+    parsed = parse_query(query)
+    terms = parsed.terms
     page = max(1, min(page, 500))
     if not terms:
         return SearchResults(query, terms, [], [], page, False)
     if db.engine.dialect.name == "postgresql":
-        titles, hits, has_more = _search_postgresql(user, terms, page)
+        hits, has_more = _messages_postgresql(user, parsed, page)
+        titles = _titles_postgresql(user, parsed, TITLE_HITS) if page == 1 else []
     else:
-        titles, hits, has_more = _search_sqlite(user, terms, page)
-    return SearchResults(query, terms, titles if page == 1 else [], hits, page, has_more)
+        hits, has_more = _messages_sqlite(user, parsed, page)
+        titles = _titles_sqlite(user, parsed, TITLE_HITS) if page == 1 else []
+    return SearchResults(query, terms, titles, hits, page, has_more)
 
 
 def matching_titles(user, query: str, limit: int = FILTER_TITLES) -> list[TitleHit]:
     """The user's conversations whose title matches the query (the sidebar's filter), best first."""
-    terms = search_terms(query[:MAX_QUERY_CHARS])
-    if not terms:
+    parsed = parse_query(query)
+    if not parsed.terms:
         return []
     if db.engine.dialect.name == "postgresql":
-        return _titles_postgresql(user, terms, limit)
-    return _titles_sqlite(user, terms, limit)
-
-
-def _rows_to_hits(rows, snippets: dict) -> list[MessageHit]:
-    return [MessageHit(_as_uuid(row.id), _as_uuid(row.conversation_id), row.title, row.role,
-                       _as_datetime(row.created_at), snippets.get(str(row.id), ""))
-            for row in rows]
+        return _titles_postgresql(user, parsed, limit)
+    return _titles_sqlite(user, parsed, limit)
 
 
 def _as_uuid(value) -> uuid.UUID:
@@ -113,76 +209,109 @@ def _as_datetime(value) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _search_postgresql(user, terms: list[str], page: int):
-    # Terms are \w+ only, so this tsquery cannot be malformed; the last one matches as a prefix.
-    tsquery = " & ".join(terms[:-1] + [terms[-1] + ":*"])
-    params = {"user_id": user.id, "q": tsquery, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
-    rows = db.session.execute(text(
-        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title FROM ("
-        "  SELECT id, search_vector FROM nexus_messages"
-        "  WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) AND superseded_by_id IS NULL"
-        "  ORDER BY id DESC LIMIT :candidates) AS candidate "
-        "JOIN nexus_messages m ON m.id = candidate.id JOIN nexus_conversations c ON c.id = m.conversation_id "
-        "ORDER BY ts_rank(candidate.search_vector, to_tsquery('simple', :q)) DESC, m.id DESC "
-        "LIMIT :limit OFFSET :offset"), {**params, "candidates": RANKED_CANDIDATES}).all()
-    shown = rows[:PAGE_SIZE]
-    snippets = {}
-    if shown:
-        snippet_rows = db.session.execute(text(
-            "SELECT id, ts_headline('simple', left(content, 5000), to_tsquery('simple', :q), "
-            "'StartSel=\x02, StopSel=\x03, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \"') "
-            "FROM nexus_messages WHERE id = ANY(:ids)"), {"q": tsquery, "ids": [r.id for r in shown]}).all()
-        snippets = {str(r[0]): highlight(r[1]) for r in snippet_rows}
-    titles = _titles_postgresql(user, terms, TITLE_HITS) if page == 1 else []
-    return titles, _rows_to_hits(shown, snippets), len(rows) > PAGE_SIZE
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+# The newest matches of one owner, capped, then ranked; the conversation titles and the snippets
+# are read only for the page shown (one statement). The planner picks how to find the newest
+# matches: the GIN index (leads with user_id) and a sort for rarer words, or the owner's messages
+# newest first (ix_nexus_messages_user_newest, migration 0019) until the cap for common ones.
+POSTGRESQL_MESSAGES = (
+    "WITH candidate AS MATERIALIZED ("
+    "  SELECT id, conversation_id, role, created_at, search_vector FROM nexus_messages"
+    "  WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) AND superseded_by_id IS NULL"
+    "  ORDER BY id DESC LIMIT :candidates), "
+    "ranked AS ("
+    "  SELECT id, conversation_id, role, created_at, ts_rank(search_vector, to_tsquery('simple', :q)) AS rank"
+    "  FROM candidate"
+    "  ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset) "
+    "SELECT r.id, r.conversation_id, r.role, r.created_at, c.title, "
+    f"  ts_headline('simple', left(m.content, {SNIPPET_SOURCE_CHARS}), to_tsquery('simple', :q), "
+    "    'StartSel=\x02, StopSel=\x03, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \"') "
+    "  AS snippet "
+    "FROM ranked r JOIN nexus_conversations c ON c.id = r.conversation_id "
+    "JOIN nexus_messages m ON m.id = r.id "
+    "ORDER BY r.rank DESC, r.id DESC")
 
 
-def _titles_postgresql(user, terms: list[str], limit: int) -> list[TitleHit]:
-    tsquery = " & ".join(terms[:-1] + [terms[-1] + ":*"])
+def postgresql_messages_statement(user_id, parsed: ParsedQuery, page: int = 1) -> tuple[str, dict]:
+    """The SQL and parameters of one page of message hits (bench/search.py prints its plan)."""
+    return POSTGRESQL_MESSAGES, {"user_id": user_id, "q": to_tsquery_text(parsed), "candidates": RANKED_CANDIDATES,
+                                 "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
+
+
+# For this transaction only: plan each search for its own words (psycopg prepares a statement run
+# five times; a generic plan cannot tell a rare word from a common one, ~10x slower for common
+# words), and price random reads as the cached pages they are, or the planner walks the whole
+# table's primary key newest first, filtering on user_id (a second for a user whose messages are
+# old), rather than the owner's own index.
+POSTGRESQL_PLANNING = ("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+                       "set_config('random_page_cost', '1.1', true)")
+
+
+def _messages_postgresql(user, parsed: ParsedQuery, page: int):
+    db.session.execute(text(POSTGRESQL_PLANNING))
+    statement, params = postgresql_messages_statement(user.id, parsed, page)
+    rows = db.session.execute(text(statement), params).all()
+    hits = [MessageHit(r.id, r.conversation_id, r.title, r.role, _as_datetime(r.created_at),
+                       highlight(r.snippet or "")) for r in rows[:PAGE_SIZE]]
+    return hits, len(rows) > PAGE_SIZE
+
+
+def _titles_postgresql(user, parsed: ParsedQuery, limit: int) -> list[TitleHit]:
     title_rows = db.session.execute(text(
         "SELECT id, title FROM nexus_conversations "
         "WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) "
         "ORDER BY ts_rank(search_vector, to_tsquery('simple', :q)) DESC, last_activity_at DESC LIMIT :limit"),
-        {"user_id": user.id, "q": tsquery, "limit": limit}).all()
-    return [TitleHit(r.id, _highlight_title(r.title, terms)) for r in title_rows]
+        {"user_id": user.id, "q": to_tsquery_text(parsed), "limit": limit}).all()
+    return [TitleHit(r.id, _highlight_title(r.title, parsed.terms)) for r in title_rows]
 
 
-def _fts_query(column: str, owner_hex: str, terms: list[str]) -> str:
-    """An FTS5 query limited to one owner; terms are quoted, the last one a prefix."""
-    words = " AND ".join(f'"{t}"' for t in terms[:-1]) + (" AND " if len(terms) > 1 else "") + f'"{terms[-1]}" *'
-    return f'user_id : "{owner_hex}" AND {column} : ({words})'
+# --- SQLite ----------------------------------------------------------------------------------------
+
+# FTS5 walks the owner's matches newest first (rowid order) and stops at the cap; bm25 scores only
+# those, the owner column weighted 0. Replaced messages are dropped after the cap, as their rows
+# stay in the index.
+SQLITE_MESSAGES = (
+    "WITH candidate AS MATERIALIZED ("
+    "  SELECT rowid, bm25(message_fts, 1.0, 0.0) AS rank FROM message_fts WHERE message_fts MATCH :match"
+    "  ORDER BY rowid DESC LIMIT :candidates), "
+    "ranked AS ("
+    "  SELECT m.rowid AS fts_rowid, m.id, m.conversation_id, m.role, m.created_at, candidate.rank"
+    "  FROM candidate JOIN nexus_messages m ON m.rowid = candidate.rowid"
+    "  WHERE m.user_id = :owner AND m.superseded_by_id IS NULL"
+    "  ORDER BY candidate.rank, m.id DESC LIMIT :limit OFFSET :offset) "
+    "SELECT r.fts_rowid, r.id, r.conversation_id, r.role, r.created_at, c.title "
+    "FROM ranked r JOIN nexus_conversations c ON c.id = r.conversation_id ORDER BY r.rank, r.id DESC")
 
 
-def _search_sqlite(user, terms: list[str], page: int):
+def _messages_sqlite(user, parsed: ParsedQuery, page: int):
     owner = user.id.hex  # how the Uuid type stores ids in SQLite
-    match = _fts_query("content", owner, terms)
-    rows = db.session.execute(text(
-        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, candidate.rowid AS fts_rowid FROM ("
-        "  SELECT rowid, rank FROM message_fts WHERE message_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
-        ") AS candidate JOIN nexus_messages m ON m.rowid = candidate.rowid "
-        "JOIN nexus_conversations c ON c.id = m.conversation_id "
-        "WHERE m.user_id = :owner AND m.superseded_by_id IS NULL "
-        "ORDER BY candidate.rank, m.id DESC LIMIT :limit OFFSET :offset"),
-        {"match": match, "owner": owner, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE,
-         "candidates": RANKED_CANDIDATES}).all()
+    match = to_fts5_text(parsed, "content", owner)
+    rows = db.session.execute(text(SQLITE_MESSAGES), {
+        "match": match, "owner": owner, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE,
+        "candidates": RANKED_CANDIDATES}).all()
     shown = rows[:PAGE_SIZE]
     snippets = {}
     if shown:
-        rowids = ",".join(str(int(r.fts_rowid)) for r in shown)
+        # FTS5 answers `rowid IN (…)` beside MATCH by re-running the match once per rowid (~10 ms
+        # each for a common word); a rowid range is one pass. `+rowid` keeps the list out of FTS5.
+        rowids = [int(r.fts_rowid) for r in shown]
         snippet_rows = db.session.execute(text(
-            "SELECT m.id, snippet(message_fts, 0, char(2), char(3), ' … ', 28) FROM message_fts "
-            "JOIN nexus_messages m ON m.rowid = message_fts.rowid "
-            f"WHERE message_fts MATCH :match AND message_fts.rowid IN ({rowids})"), {"match": match}).all()
-        snippets = {str(r[0]): highlight(r[1] or "") for r in snippet_rows}
-    titles = _titles_sqlite(user, terms, TITLE_HITS) if page == 1 else []
-    return titles, _rows_to_hits(shown, snippets), len(rows) > PAGE_SIZE
+            "SELECT rowid, snippet(message_fts, 0, char(2), char(3), ' … ', 28) FROM message_fts "
+            "WHERE message_fts MATCH :match AND rowid BETWEEN :low AND :high "
+            f"AND +rowid IN ({','.join(str(r) for r in rowids)})"),
+            {"match": match, "low": min(rowids), "high": max(rowids)}).all()
+        snippets = {int(r[0]): highlight(r[1] or "") for r in snippet_rows}
+    hits = [MessageHit(_as_uuid(r.id), _as_uuid(r.conversation_id), r.title, r.role, _as_datetime(r.created_at),
+                       snippets.get(int(r.fts_rowid), "")) for r in shown]
+    return hits, len(rows) > PAGE_SIZE
 
 
-def _titles_sqlite(user, terms: list[str], limit: int) -> list[TitleHit]:
+def _titles_sqlite(user, parsed: ParsedQuery, limit: int) -> list[TitleHit]:
     owner = user.id.hex
     title_rows = db.session.execute(text(
         "SELECT c.id, c.title FROM conversation_fts JOIN nexus_conversations c ON c.rowid = conversation_fts.rowid "
         "WHERE conversation_fts MATCH :match AND c.user_id = :owner "
-        "ORDER BY conversation_fts.rank, c.last_activity_at DESC LIMIT :limit"),
-        {"match": _fts_query("title", owner, terms), "owner": owner, "limit": limit}).all()
-    return [TitleHit(_as_uuid(r.id), _highlight_title(r.title, terms)) for r in title_rows]
+        "ORDER BY bm25(conversation_fts, 1.0, 0.0), c.last_activity_at DESC LIMIT :limit"),
+        {"match": to_fts5_text(parsed, "title", owner), "owner": owner, "limit": limit}).all()
+    return [TitleHit(_as_uuid(r.id), _highlight_title(r.title, parsed.terms)) for r in title_rows]

@@ -1,9 +1,10 @@
 """The full-text search structures that live outside the models: PostgreSQL generated `search_vector`
-columns with GIN indexes, SQLite FTS5 tables kept by triggers. Created by migration 0005."""
+columns with GIN indexes, SQLite FTS5 tables kept by triggers (migration 0005), and PostgreSQL's
+per-owner newest-first index of current messages (migration 0019)."""
 
 SEARCH_TABLE_PREFIXES = ("message_fts", "conversation_fts")
 SEARCH_COLUMNS = {("nexus_messages", "search_vector"), ("nexus_conversations", "search_vector")}
-SEARCH_INDEXES = {"ix_nexus_messages_search", "ix_nexus_conversations_search"}
+SEARCH_INDEXES = {"ix_nexus_messages_search", "ix_nexus_conversations_search", "ix_nexus_messages_user_newest"}
 
 
 def is_search_index_object(name: str | None, type_: str, parent_table: str | None = None) -> bool:
