@@ -10,6 +10,7 @@ from app.auth import services as auth_services
 from app.auth.forms import PasswordChangeForm, ProfileForm
 from app.chat import services as chat_services
 from app.core.pages import done, is_htmx, render_page
+from app.errors import Forbidden
 from app.models.base import utcnow
 from app.security.origin import request_origin
 from app.security.roles import acting_user, login_required
@@ -28,6 +29,7 @@ def _account_context(profile_form=None, password_form=None) -> dict:
     return {
         "profile_form": profile_form or ProfileForm(display_name=user.display_name, formdata=None),
         "password_form": password_form or PasswordChangeForm(formdata=None),
+        "password_login": current_app.config["PASSWORD_LOGIN"],
         **_sessions_context(user),
         "usage": chat_services.usage_this_month(user),
         "share_rows": sharing_services.shares_of_user(user),
@@ -60,6 +62,8 @@ def update_profile():
 @login_required
 def change_password():
     """Change the password; every other session is signed out."""
+    if not current_app.config["PASSWORD_LOGIN"]:
+        raise Forbidden("Passwords are turned off here: you sign in with your organisation's account.")
     form = PasswordChangeForm()
     if form.validate_on_submit():
         if auth_services.change_password(acting_user(), form.current_password.data, form.new_password.data,

@@ -258,6 +258,14 @@ def test_with_passwords_off_only_single_sign_on_and_the_break_glass_cli_remain(a
     assert registered.status_code == 403 and session_count() == 0
     assert db.session.scalar(select(func.count(User.id))) == 1
     assert sso_sign_in(client, "alice").status_code == 303 and signed_in_as(client) == "alice@example.org"
+    # No password to change, forget or reset either.
+    assert 'name="current_password"' not in client.get("/account").get_data(as_text=True)
+    changed = client.post("/account/password", data={"current_password": "x", "new_password": "long enough 1",
+                                                     "confirm": "long enough 1",
+                                                     "csrf_token": csrf_token_of(client, "/account")})
+    assert changed.status_code == 403
+    assert client.get("/password/forgot").status_code == 404
+    assert client.get("/password/reset/some-token").status_code == 404
 
     result = app.test_cli_runner().invoke(args=["users", "reset-password", "--email", person.email,
                                                 "--password", "break glass 123"])
