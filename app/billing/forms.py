@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from app.billing.models import FEATURES
 from app.billing.plans import PlanValues
@@ -15,12 +15,12 @@ from app.core.forms import FiniteDecimalField, strip_text
 LIMIT_MAX = 2**63 - 1  # a BIGINT
 _WHOLE = re.compile(r"[0-9]{1,19}")
 UNIT_HINTS = {
-    "tokens": "tokens, input and output, in the period",
-    "usd_micros": "millionths of a dollar in the period (1000000 = $1)",
-    "messages": "answers asked for in a day (UTC)",
-    "members": "members",
-    "projects": "projects",
-    "bytes": "bytes (1000000000 = 1 GB)",
+    "tokens": "in tokens (input and output) per period",
+    "usd_micros": "in millionths of a dollar per period (1000000 = $1)",
+    "messages": "in answers asked for per UTC day",
+    "members": "in members of the organisation",
+    "projects": "in projects of a personal organisation's owner",
+    "bytes": "in bytes (1073741824 = 1 GB)",
 }
 FEATURE_LABELS = {
     "monthly_tokens": "Tokens per period",
@@ -54,7 +54,7 @@ class PlanForm(FlaskForm):
 
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=128)])
     price = FiniteDecimalField("Price per month (USD)", places=2,
-                               validators=[DataRequired(message="Give a price, 0 for a free plan."),
+                               validators=[InputRequired(message="Give a price, 0 for a free plan."),
                                            NumberRange(min=0, max=Decimal("1000000"),
                                                        message="The price must be between 0 and 1,000,000 dollars.")])
     is_active = BooleanField("Active (organisations can be put on it)")

@@ -46,12 +46,11 @@ def format_quantity(unit: str, value: int | None) -> str:
         return "no limit"
     if unit == "usd_micros":
         return charts.dollars(value)
-    if unit == "bytes":
-        size = float(value)
-        for name in ("bytes", "KB", "MB", "GB", "TB"):
-            if size < 1000 or name == "TB":
-                return f"{value:,} bytes" if name == "bytes" else f"{size:,.1f} {name}"
-            size /= 1000
+    if unit == "bytes":  # binary units, as the plans' storage limits are written (500 MB = 500 x 2^20)
+        for power, name in ((40, "TB"), (30, "GB"), (20, "MB"), (10, "KB")):
+            if value >= 1 << power:
+                return f"{value / (1 << power):,.1f} {name}"
+        return f"{value:,} bytes"
     noun = {"tokens": "token", "messages": "message", "members": "member", "projects": "project"}.get(unit, unit)
     return f"{value:,} {noun}{'' if value == 1 else 's'}"
 

@@ -7,7 +7,7 @@ import uuid
 from flask import make_response, render_template, request, url_for
 
 from app.billing import bp, invoices, overview
-from app.billing.forms import ChangePlanForm
+from app.billing.forms import FEATURE_LABELS, ChangePlanForm
 from app.billing.models import FEATURES
 from app.core.forms import submitted_or_refuse
 from app.core.pages import done, page_number, render_page
@@ -17,7 +17,7 @@ from app.security.roles import acting_user, login_required
 
 # What the billing templates format numbers, money and periods with.
 FORMATTERS = {"format_money": overview.format_money, "format_quantity": overview.format_quantity,
-              "period_label": invoices.period_label, "feature_names": overview.FEATURE_NAMES,
+              "period_label": invoices.period_label, "feature_names": FEATURE_LABELS,
               "feature_units": FEATURES}
 
 

@@ -128,7 +128,7 @@ def test_assigning_a_plan_finds_the_organisation_invoices_it_and_is_audited(logi
     invoice = db.session.scalar(select(SubscriptionInvoice).where(SubscriptionInvoice.tenant_id == tenant.id))
     assert invoice.status == "open"
     page = admin.get("/admin/plans").get_data(as_text=True)
-    assert invoice.number in page and f"Mark {invoice.number} paid" in page
+    assert invoice.number in page and f"Mark paid {invoice.number}" in page
     # Nonsense ids are a 404, not a 500.
     assert admin.post("/admin/plans/assign", {"tenant_id": str(tenant.id), "plan_id": "x"}).status_code == 422
     assert admin.post("/admin/plans/assign", {"tenant_id": "not-a-uuid", "plan_id": str(team.id)}).status_code == 404

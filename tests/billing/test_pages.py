@@ -31,7 +31,7 @@ def test_a_user_sees_their_plan_limits_and_an_accessible_daily_chart(login_as):
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert "Free plan" in html and "Usage against limits" in html
-    assert "Messages today" in html
+    assert "Messages per day" in html and "Tokens per month" in html
     # The chart: an SVG image with a title and description, and the numbers in a hidden table.
     assert re.search(r'<svg[^>]*role="img"[^>]*aria-labelledby="tokens-chart-title tokens-chart-desc"', html)
     assert '<title id="tokens-chart-title">Tokens per day</title>' in html
