@@ -9,6 +9,7 @@ A checkout never changes the plan by itself: the plan changes only when a verifi
 API read one triggers) says the subscription is paid, see stripe_dispatch."""
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +22,10 @@ from sqlalchemy import select
 
 from app.billing.models import MANAGING_ROLES, TenantSubscription
 from app.billing.subscriptions import current_subscription, plan_by_code
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
 from app.extensions import db
 
+PLAN_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NOT_CONFIGURED = ("Online payment is not set up on this server. An administrator can assign a plan "
                   "at /admin/plans.")
 
@@ -89,6 +91,8 @@ def start_checkout(user, tenant_id: uuid.UUID, plan_code: str) -> str:
     the webhooks find it. Nothing changes here: the plan follows the webhook once Stripe has the money."""
     _require_manager(user, tenant_id)
     _require_configured()
+    if not PLAN_CODE.fullmatch(plan_code or ""):
+        raise NotFound("No such plan.")
     plan = plan_by_code(plan_code)
     if not plan.is_active:
         raise PaymentsUnavailable(f"The {plan.name} plan is not offered any more.")

@@ -65,7 +65,7 @@ def test_checkout_then_the_webhook_moves_the_organisation_to_team(stripe_app, lo
     assert sent.headers["authorization"] == f"Bearer {stripe_support.SECRET_KEY}"
 
     # Coming back to the success URL without any webhook changes nothing.
-    owner.get(f"/billing?org={tenant.id}&checkout=success")
+    assert owner.get(f"/billing?org={tenant.id}&checkout=success").status_code == 200
     assert plan_code(tenant) == "free" and stripe_rows(tenant) == [] and plan_changes(tenant) == []
 
     # Stripe's webhook names the session; the handler reads the subscription from the API.
@@ -146,6 +146,17 @@ def test_another_or_no_organisation_is_not_found(stripe_app, login_as, fake_stri
         tenant_id = str(organisation_of(make_user()).id)
     assert person.post(CHECKOUT, {"tenant_id": tenant_id, "plan_code": "team"}).status_code == 404
     assert person.post(PORTAL, {"tenant_id": tenant_id}).status_code == 404
+    assert fake_stripe.requests == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("value", ["\x00", "x" * 5000, "²", "team\x00", "<script>alert(1)</script>"])
+def test_crafted_form_values_are_a_plain_refusal(stripe_app, login_as, fake_stripe, value):
+    owner = login_as()
+    tenant = organisation_of(owner.user)
+    assert owner.post(CHECKOUT, {"tenant_id": str(tenant.id), "plan_code": value}).status_code == 404
+    assert owner.post(CHECKOUT, {"tenant_id": value, "plan_code": "team"}).status_code == 404
+    assert owner.post(PORTAL, {"tenant_id": value}).status_code == 404
     assert fake_stripe.requests == []
 
 
