@@ -185,11 +185,8 @@ def stripe_checkout_available() -> bool:
 
 
 def member_management_endpoint() -> str | None:
-    """The endpoint of the organisation's member management page, when the core helper's routes exist."""
-    for endpoint in ("billing_organisations.members", "organisations.members", "billing.organisation_members"):
-        if endpoint in current_app.view_functions:
-            return endpoint
-    return None
+    """The endpoint of an organisation's members page (the billing core's), when it is registered."""
+    return "organisations.show" if "organisations.show" in current_app.view_functions else None
 
 
 @dataclass
