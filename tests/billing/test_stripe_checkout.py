@@ -150,7 +150,7 @@ def test_another_or_no_organisation_is_not_found(stripe_app, login_as, fake_stri
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("value", ["\x00", "x" * 5000, "²", "team\x00", "<script>alert(1)</script>"])
+@pytest.mark.parametrize("value", ["team\x00", "x" * 5000, "<script>alert(1)</script>"])
 def test_crafted_form_values_are_a_plain_refusal(stripe_app, login_as, fake_stripe, value):
     owner = login_as()
     tenant = organisation_of(owner.user)
