@@ -12,6 +12,7 @@ from flask import Response, g, jsonify, request, stream_with_context
 from app.ai_models import services as model_services
 from app.api import answers, bp
 from app.api.auth import authenticate_request, scope_required
+from app.billing import limits as billing_limits
 from app.chat import services as chat_services
 from app.chat import streaming
 from app.chat.services import GenerationOptions, ImportedMessage
@@ -213,6 +214,8 @@ def chat_completions():
     system_prompt, earlier, text = _chat_messages(body)
     options = _options(body)
     if earlier:
+        # Refused before the earlier turns are stored: a refused request leaves nothing behind.
+        billing_limits.check_can_send(user, None)
         conversation = chat_services.add_imported_conversation(
             user, chat_services.heuristic_title(earlier[0].content or text), earlier, model=model,
             system_prompt=system_prompt)

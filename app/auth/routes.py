@@ -49,8 +49,9 @@ def _sign_in(user) -> None:
 @rate_limits.registrations
 def register():
     """Create an account; the first one becomes admin."""
+    next_path = safe_next_path(request.args.get("next"))  # back to an invitation, say
     if current_user.is_authenticated:
-        return redirect(url_for("core.index"))
+        return redirect(next_path or url_for("core.index"))
     _password_login_refused()
     form = RegisterForm()
     if form.validate_on_submit():
@@ -62,8 +63,8 @@ def register():
             form.email.errors.append(error.message)
         else:
             _sign_in(user)
-            return done(f"Welcome to Studio, {user.display_name}.", url_for("core.index"), navigate=True)
-    return render_template("auth/register.html", form=form, **_sign_in_choices())
+            return done(f"Welcome to Studio, {user.display_name}.", next_path or url_for("core.index"), navigate=True)
+    return render_template("auth/register.html", form=form, next_path=next_path, **_sign_in_choices())
 
 
 @bp.route("/login", methods=["GET", "POST"])

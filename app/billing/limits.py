@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from app.billing import metering, organisations, subscriptions
 from app.billing.models import TenantAccount, TenantMembership
+from app.errors import DomainError
 from app.errors import LimitReached as RefusedByLimit
 from app.extensions import db
 from app.models.base import utcnow
@@ -89,6 +90,13 @@ def format_quantity(unit: str, value: int | None) -> str:
     return f"{value:,} {unit}"
 
 
+def used_of_limit(unit: str, used: int, limit: int | None) -> str:
+    """"1,200 of 5,000 tokens", "$1.20 of $5.00": a quantity against its limit."""
+    if unit in ("usd_micros", "bytes") or limit is None:
+        return f"{format_quantity(unit, used)} of {format_quantity(unit, limit)}"
+    return f"{used:,} of {limit:,} {unit}"
+
+
 def _owned_projects(user_id: uuid.UUID) -> tuple[int, int]:
     from app.projects.models import Project  # projects count against their owner's personal organisation
     count, size = db.session.execute(select(func.count(), func.coalesce(func.sum(Project.total_size_bytes), 0))
@@ -155,7 +163,7 @@ def _refusal(tenant: TenantAccount, row: LimitUsage) -> LimitReached:
     whose = "your member cap in " + tenant.name if row.is_member_cap else tenant.name
     return LimitReached(
         f"Sending is paused: {whose} has reached its limit of {row.display_name.lower()} "
-        f"({format_quantity(row.unit, row.used)} of {format_quantity(row.unit, row.hard_limit)}). "
+        f"({used_of_limit(row.unit, row.used, row.hard_limit)}). "
         f"See {BILLING_URL} to upgrade the plan, or ask an organisation admin.", row.feature_key)
 
 
@@ -200,16 +208,16 @@ def warnings(user, tenant_id: uuid.UUID | None) -> list[str]:
     """Sentences for the chat page's banner: each limit past its soft limit (or reached)."""
     try:
         tenant, rows = _send_rows(user, tenant_id)
-    except Exception:  # noqa: BLE001 - a banner never breaks the page (a removed membership, say)
+    except DomainError:  # a banner never breaks the page (a membership removed since, say)
         return []
     sentences = []
     for row in rows:
         if row.state == "exceeded":
             sentences.append(_refusal(tenant, row).message)
         elif row.state == "warning":
-            sentences.append(f"{tenant.name} has used {format_quantity(row.unit, row.used)} of "
-                             f"{format_quantity(row.unit, row.hard_limit)} ({row.display_name.lower()}): "
-                             f"it is nearing its limit.")
+            limit = row.hard_limit if row.hard_limit is not None else row.soft_limit
+            sentences.append(f"{tenant.name} is nearing its limit of {row.display_name.lower()}: "
+                             f"{used_of_limit(row.unit, row.used, limit)} used.")
     return sentences
 
 

@@ -36,6 +36,9 @@ class ComposerForm(FlaskForm):
         *THINKING_BUDGET_RANGE, f"A thinking budget goes from {THINKING_BUDGET_RANGE[0]:,} to "
         f"{THINKING_BUDGET_RANGE[1]:,} tokens.")])
 
+    # The organisation a new conversation bills to (filled with those the user may bill; blank: personal).
+    tenant_id = SelectField("Bill to", validate_choice=False, default="")
+
     OPTION_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
                      "reasoning_effort", "thinking_budget_tokens")
 
@@ -65,6 +68,7 @@ class SettingsForm(FlaskForm):
     system_prompt = TextAreaField("System prompt", filters=[strip_text], validators=[
         Optional(), Length(max=MAX_SYSTEM_PROMPT_CHARS, message=f"At most {MAX_SYSTEM_PROMPT_CHARS:,} characters.")])
     is_summary_enabled = BooleanField("Summarise earlier messages that no longer fit the model")
+    tenant_id = SelectField("Bill to", validate_choice=False, default="")
 
 
 class FeedbackForm(FlaskForm):

@@ -8,6 +8,8 @@ from flask_limiter import RateLimitExceeded
 from htmx_flask import make_response
 
 from app.ai_models import services as model_services
+from app.billing import limits as billing_limits
+from app.billing import organisations as billing_organisations
 from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
@@ -31,9 +33,31 @@ def _prepare_model_choices(form, conversation=None, models=None):
     return form
 
 
+def _bill_to_choices(form, current=None):
+    """Fill the "Bill to" picker with the organisations the user may bill (their personal one first)."""
+    form.tenant_id.choices = [(str(tenant.id), tenant.name)
+                              for tenant, _role in billing_organisations.billable_organisations(acting_user())]
+    if not form.tenant_id.data:
+        form.tenant_id.data = str(current) if current else form.tenant_id.choices[0][0]
+    return form
+
+
+def _tenant_id_from(form) -> uuid.UUID | None:
+    """The organisation picked in a form (None: the personal one); text that is no id names no organisation."""
+    value = (form.tenant_id.data or "").strip()
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("You are not a member of that organisation: choose another one to bill.") from None
+
+
 def _composer_form(form=None, conversation=None, models=None) -> ComposerForm:
     form = form or ComposerForm(formdata=None)
     _prepare_model_choices(form, conversation, models)
+    if conversation is None:
+        _bill_to_choices(form)
     form.client_request_id.data = uuid.uuid4().hex  # a fresh token for every rendered composer
     return form
 
@@ -73,6 +97,8 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
                                                 is_summary_enabled=conversation.is_summary_enabled)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
         context["folder_choices"] = folder_services.folder_choices(acting_user(), context["folders"])
+        _bill_to_choices(context["settings_form"], conversation.tenant_id)
+    context["limit_warnings"] = billing_limits.warnings(acting_user(), conversation.tenant_id if conversation else None)
     return render_template("chat/page.html", **context), status
 
 
@@ -98,7 +124,7 @@ def start_chat():
     try:
         conversation, assistant = services.start_conversation(
             acting_user(), form.model_id.data, form.content.data, form.generation_options(),
-            form.client_request_id.data)
+            form.client_request_id.data, tenant_id=_tenant_id_from(form))
     except ValidationFailed as error:
         form.content.errors.append(error.message)
         return _page(composer=form)
@@ -381,7 +407,7 @@ def settings(conversation_id: uuid.UUID):
         return _page(conversation, settings_form=form)
     model = model_services.model_for_use(acting_user().role, form.model_id.data)
     services.update_settings(acting_user(), conversation, model, form.system_prompt.data,
-                             is_summary_enabled=form.is_summary_enabled.data)
+                             is_summary_enabled=form.is_summary_enabled.data, tenant_id=_tenant_id_from(form))
     return done("Settings saved.", url_for("chat.show", conversation_id=conversation.id))
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import case, delete, func, select
 
+from app.billing import limits as billing_limits
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.jobs import runner
@@ -69,6 +70,7 @@ def create_project(user, name: str, description: str = "") -> Project:
         raise ValidationFailed(f"A project needs a name of 1 to {MAX_NAME_CHARS} characters.")
     if len(description) > MAX_DESCRIPTION_CHARS:
         raise ValidationFailed(f"The description takes at most {MAX_DESCRIPTION_CHARS:,} characters.")
+    billing_limits.check_can_create_project(user)
     project = Project(owner_id=user.id, name=name, description=description, settings={})
     db.session.add(project)
     db.session.commit()
@@ -96,6 +98,12 @@ def import_files(user, project_id: uuid.UUID, contents: dict[str, bytes]) -> int
             row.file_hash, row.size_bytes = file_hash, size
     db.session.flush()
     _refresh_file_totals(project)
+    db.session.flush()
+    try:
+        billing_limits.check_storage(user)
+    except billing_limits.LimitReached:
+        db.session.rollback()
+        raise
     project.last_activity_at = utcnow()
     db.session.commit()
     return len(stored)

@@ -9,7 +9,8 @@ PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.register", "core.healthz", "co
                     "sharing.shared",  # a share link is public by design: its token is the capability
                     "auth.forgot_password", "auth.reset_password",  # for people who cannot sign in
                     "auth.verify_email",  # the link in a confirmation mail works in any browser
-                    "auth.oidc_start", "auth.oidc_callback"}  # single sign-on (404 unless configured)
+                    "auth.oidc_start", "auth.oidc_callback",  # single sign-on (404 unless configured)
+                    "organisations.accept_invite"}  # an invitation says what it invites to, then asks to sign in
 SAMPLE_VALUES = {"uuid": "00000000-0000-7000-8000-000000000000", "int": "1"}
 
 

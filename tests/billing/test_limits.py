@@ -1,0 +1,115 @@
+"""Plan limits: refused before any provider call with nothing billable recorded (pages and API),
+soft limits warn, member caps, projects."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.api import keys
+from app.billing import limits, metering, organisations
+from app.billing.models import TenantMembership
+from app.chat import services as chat_services
+from app.chat.models import Conversation, Message, ModelRequest
+from app.chat.services import GenerationOptions
+from app.extensions import db
+from app.projects import services as project_services
+from app.security.origin import Origin
+from tests.billing.helpers import personal_id, set_limit
+from tests.factories import make_conversation, make_model, make_user
+from tests.fakes.openai_server import FakeOpenAIServer
+
+
+def _counts():
+    return tuple(db.session.scalar(select(func.count()).select_from(table))
+                 for table in (Conversation, Message, ModelRequest))
+
+
+@pytest.mark.postgres
+def test_hard_limit_refuses_before_any_provider_call_and_records_nothing(app, login_as):
+    page = login_as("user")
+    tenant_id = personal_id(page.user)
+    with FakeOpenAIServer() as server:
+        model = make_model("Fake GPT", provider="openai", base_url=server.base_url)
+        conversation = make_conversation(page.user, messages=2, model=model)
+        set_limit(tenant_id, "messages_per_day", hard=1)
+        metering.count_message(tenant_id, page.user.id)  # today's one message is used
+        db.session.commit()
+        before = _counts()
+
+        response = page.post(f"/chat/{conversation.id}/messages",
+                             data={"content": "Keep this text", "model_id": model.id})
+        assert response.status_code == 429
+        html = response.get_data(as_text=True)
+        assert "Keep this text" in html and "/billing" in html and "limit of messages per day" in html
+
+        new_chat = page.post("/chat", data={"content": "A new one", "model_id": model.id})
+        assert new_chat.status_code == 429 and "A new one" in new_chat.get_data(as_text=True)
+        htmx = page.post(f"/chat/{conversation.id}/messages", data={"content": "x", "model_id": model.id}, htmx=True)
+        assert htmx.status_code == 429 and "/billing" in htmx.headers["HX-Trigger"]
+
+        _row, key = keys.create_key(page.user, "k", ["chat"], None, Origin("127.0.0.1", "pytest"))
+        api = page.client.post("/api/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json={
+            "model": model.model_id, "messages": [{"role": "user", "content": "earlier"},
+                                                  {"role": "assistant", "content": "reply"},
+                                                  {"role": "user", "content": "now"}]})
+        assert api.status_code == 429
+        assert api.get_json()["error"]["code"] == "insufficient_quota"
+        assert "/billing" in api.get_json()["error"]["message"]
+        api = page.client.post(f"/api/v1/conversations/{conversation.id}/messages",
+                               headers={"Authorization": f"Bearer {key}"}, json={"content": "hi"})
+        assert api.status_code == 429
+
+        assert server.requests == []
+    db.session.rollback()
+    assert _counts() == before  # no conversation, message or provider call left behind
+    assert metering.counter_values([metering.bucket_key(tenant_id, None, "day", metering.utcnow().date())])[
+        metering.bucket_key(tenant_id, None, "day", metering.utcnow().date())].messages == 1
+
+
+def test_soft_limit_warns_on_the_chat_page_and_hard_limit_links_to_billing(app, login_as):
+    page = login_as("user")
+    tenant_id = personal_id(page.user)
+    set_limit(tenant_id, "monthly_tokens", soft=10, hard=1000)
+    call = ModelRequest(user_id=page.user.id, model_name="m", provider="echo", input_tokens=8, output_tokens=4,
+                        total_tokens=12, status="success")
+    metering.meter_call(call)
+    db.session.commit()
+    html = page.get("/chat").get_data(as_text=True)
+    assert 'id="limit-banner"' in html and 'href="/billing"' in html
+    assert "is nearing its limit of tokens per month: 12 of 1,000 tokens used" in html
+    set_limit(tenant_id, "monthly_tokens", soft=10, hard=12)
+    html = page.get("/chat").get_data(as_text=True)
+    assert "Sending is paused" in html
+    with pytest.raises(limits.LimitReached) as refused:
+        limits.check_can_send(page.user, None)
+    assert refused.value.feature_key == "monthly_tokens"
+
+
+def test_member_cap_refuses_that_member_only(app):
+    admin, member = make_user("admin"), make_user()
+    tenant = organisations.create_organisation(admin, "Team")
+    db.session.add(TenantMembership(user_id=member.id, tenant_id=tenant.id, role="member"))
+    db.session.commit()
+    cap_row = organisations.membership_of(member.id, tenant.id)
+    organisations.set_member_cap(admin, tenant.id, cap_row.id, monthly_tokens=100, monthly_cost_micros=None)
+    model = make_model("Priced", prices=(1, 1, 0))
+    conversation, _answer = chat_services.start_conversation(member, model.id, "hi", GenerationOptions(), None,
+                                                             tenant_id=tenant.id)
+    assert conversation.tenant_id == tenant.id
+    metering.meter_call(ModelRequest(user_id=member.id, chat_id=conversation.id, model_name="m", provider="echo",
+                                     input_tokens=60, output_tokens=40, total_tokens=100, status="success"))
+    db.session.commit()
+    with pytest.raises(limits.LimitReached) as refused:
+        limits.check_can_send(member, tenant.id)
+    assert refused.value.feature_key == "member_monthly_tokens" and "member cap" in refused.value.message
+    assert limits.check_can_send(admin, tenant.id) == tenant.id  # the organisation itself is far from its limits
+    report = {row.feature_key: row for row in limits.usage_report(tenant.id, user_id=member.id)}
+    assert report["member_monthly_tokens"].state == "exceeded" and report["monthly_tokens"].used == 100
+
+
+def test_projects_past_the_limit_are_refused(app):
+    user = make_user()
+    set_limit(personal_id(user), "projects", hard=1)
+    project_services.create_project(user, "First")
+    with pytest.raises(limits.LimitReached):
+        project_services.create_project(user, "Second")
