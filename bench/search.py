@@ -1,10 +1,12 @@
 """Search latency over many messages: `python -m bench.search [--postgres] [--messages 1000000]`.
 
 Seeds `--users` users sharing `--messages` messages (one "searcher" owns `--share` of them), words
-drawn from a Zipf-like vocabulary so some are rare and some common, then times the real search
-service (app.chat.search.search) for several query shapes. Prints p50/p95/max in ms and, on
-PostgreSQL, the plan of the main query. Numbers are printed, not asserted (SPEC aim: p95 ≤ 100 ms
-on PostgreSQL over 1,000,000 messages)."""
+drawn from a Zipf-like vocabulary so some are rare and some common, plus a "dormant" searcher whose
+messages are all older than everyone else's; then times the real search service
+(app.chat.search.search) for several query shapes. A database this script seeded before is reused
+(`--database-url`). Prints p50/p95/max in ms; `--explain` prints PostgreSQL's plans, `--search-from
+FILE` times another version of app/chat/search.py. Numbers are printed, not asserted (SPEC aim: p95
+≤ 100 ms on PostgreSQL over 1,000,000 messages)."""
 from __future__ import annotations
 
 import argparse
