@@ -7,7 +7,7 @@ import json
 import uuid
 
 import stripe
-from flask import Blueprint, current_app, jsonify, redirect, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 
 from app.billing import stripe_dispatch, stripe_payments
 from app.core.pages import htmx_redirect, is_htmx
@@ -27,9 +27,12 @@ def _tenant_id(text: str | None) -> uuid.UUID:
         raise NotFound("There is no such organisation.") from None
 
 
-def _go(url: str):
-    """Send the browser to Stripe: 303 for a form, HX-Redirect for htmx (a 303 would be swapped in)."""
-    return htmx_redirect(url) if is_htmx() else redirect(url, code=303)
+def _go(url: str, title: str, message: str):
+    """Send the browser to Stripe: HX-Redirect for htmx; for a plain form a page that moves on by itself
+    (a 303 to Stripe would be blocked: the CSP's form-action 'self' covers a form's redirects too)."""
+    if is_htmx():
+        return htmx_redirect(url)
+    return render_template("billing_stripe/redirect.html", url=url, title=title, message=message)
 
 
 @bp.post("/billing/checkout")
@@ -39,7 +42,8 @@ def checkout():
     url = stripe_payments.start_checkout(acting_user(), _tenant_id(request.form.get("tenant_id")),
                                          (request.form.get("plan_code") or "").strip()[:64])
     db.session.commit()
-    return _go(url)
+    return _go(url, "Going to Stripe Checkout", "Stripe's page asks for the payment details. Your plan changes as soon "
+                                                "as Stripe confirms the payment.")
 
 
 @bp.post("/billing/portal")
@@ -48,7 +52,7 @@ def portal():
     """Open Stripe's customer portal for the organisation (payment method, invoices, plan, cancel)."""
     url = stripe_payments.open_portal(acting_user(), _tenant_id(request.form.get("tenant_id")))
     db.session.commit()
-    return _go(url)
+    return _go(url, "Going to Stripe", "Stripe's customer portal shows the payment method, invoices and plan.")
 
 
 def _refuse(message: str):
