@@ -178,3 +178,18 @@ def test_members_are_listed_with_their_roles_and_only_managers_are_offered_to_ma
     names = [membership.user_id for membership in db.session.scalars(
         select(TenantMembership).where(TenantMembership.tenant_id == tenant.id))]
     assert len(names) == 4 and "Owner person" in html and "Viewer person" in html
+
+
+def test_with_stripe_configured_owners_are_offered_checkout_and_viewers_are_not(app):
+    app.config.update(STRIPE_SECRET_KEY="sk_test_pages", STRIPE_WEBHOOK_SECRET="whsec_pages")
+    subscriptions.plan_by_code("team").stripe_price_id = "price_team_monthly"
+    db.session.commit()
+    tenant, people = organisation_with_roles()
+    html = _signed_in(app, people["owner"]).get(f"/billing?org={tenant.id}").get_data(as_text=True)
+    assert 'action="/billing/checkout"' in html and 'name="plan_code" value="team"' in html
+    assert f'name="tenant_id" value="{tenant.id}"' in html
+    assert "Ask an administrator to change the plan." not in html
+    # Enterprise has no Stripe price: no button for it.
+    assert 'name="plan_code" value="enterprise"' not in html
+    viewer_page = _signed_in(app, people["viewer"]).get(f"/billing?org={tenant.id}").get_data(as_text=True)
+    assert "/billing/checkout" not in viewer_page
