@@ -88,7 +88,8 @@ def stripe_customer_id(tenant_id: uuid.UUID) -> str | None:
 def start_checkout(user, tenant_id: uuid.UUID, plan_code: str) -> str:
     """Create a Stripe Checkout Session (subscription mode) for the plan's Stripe price and return its
     URL. The organisation is named in client_reference_id and metadata (also on the subscription), so
-    the webhooks find it. Nothing changes here: the plan follows the webhook once Stripe has the money."""
+    the webhooks find it. Nothing changes here: the plan follows the webhook once Stripe has the money.
+    An organisation that already pays through Stripe is sent to the portal to confirm the new price."""
     _require_manager(user, tenant_id)
     _require_configured()
     if not PLAN_CODE.fullmatch(plan_code or ""):
@@ -101,8 +102,9 @@ def start_checkout(user, tenant_id: uuid.UUID, plan_code: str) -> str:
                                   "An administrator sets it at /admin/plans.")
     subscription = current_subscription(tenant_id)
     if subscription.processor == "stripe" and subscription.processor_subscription_id:
-        raise PaymentsUnavailable("This organisation already pays through Stripe: change its plan in the "
-                                  "billing portal (Manage payment).")
+        if subscription.plan_id == plan.id:
+            raise PaymentsUnavailable(f"This organisation is on the {plan.name} plan already.")
+        return _change_paid_plan(tenant_id, subscription, plan.stripe_price_id)
     metadata = {"tenant_id": str(tenant_id), "plan_code": plan.code}
     params = {
         "mode": "subscription",
@@ -122,6 +124,30 @@ def start_checkout(user, tenant_id: uuid.UUID, plan_code: str) -> str:
     if not session.url:
         raise PaymentProviderError("Stripe did not return a checkout page. Try again in a moment.")
     return session.url
+
+
+def _change_paid_plan(tenant_id: uuid.UUID, subscription: TenantSubscription, price_id: str) -> str:
+    """An organisation already paying through Stripe changes plan on Stripe's portal, on the page that
+    confirms the new price for its subscription (a second Checkout would start a second subscription).
+    The plan follows when Stripe's customer.subscription.updated webhook arrives."""
+    stripe_id, customer = subscription.processor_subscription_id, subscription.processor_customer_id
+    current = _call(lambda client: client.v1.subscriptions.retrieve(stripe_id))
+    items = current.to_dict().get("items", {}).get("data") or []
+    if not items or not customer:
+        raise PaymentsUnavailable("This organisation's Stripe subscription cannot be changed here: use "
+                                  "Manage payment.")
+    params = {
+        "customer": customer,
+        "return_url": billing_page_url(tenant_id),
+        "flow_data": {
+            "type": "subscription_update_confirm",
+            "subscription_update_confirm": {"subscription": stripe_id,
+                                            "items": [{"id": items[0]["id"], "price": price_id, "quantity": 1}]},
+            "after_completion": {"type": "redirect",
+                                 "redirect": {"return_url": billing_page_url(tenant_id, checkout="success")}},
+        },
+    }
+    return _call(lambda client: client.v1.billing_portal.sessions.create(params=params)).url
 
 
 def open_portal(user, tenant_id: uuid.UUID) -> str:

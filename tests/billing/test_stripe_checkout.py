@@ -202,15 +202,31 @@ def test_a_plan_without_a_stripe_price_says_so(stripe_app, login_as, fake_stripe
     assert fake_stripe.requests == []
 
 
-def test_an_organisation_already_paying_through_stripe_is_sent_to_the_portal(stripe_app, login_as, fake_stripe):
+def test_an_organisation_already_paying_changes_plan_on_the_portal_not_a_second_checkout(stripe_app, login_as,
+                                                                                         fake_stripe):
     owner = login_as()
     tenant = organisation_of(owner.user)
+    subscription = subscription_object(customer="cus_testPayingFAKE", price_id=TEAM_PRICE)
+    fake_stripe.subscriptions[subscription["id"]] = subscription
     change_plan(tenant.id, plan_by_code("team"), actor_id=None, processor="stripe",
-                processor_customer_id="cus_testFAKE", processor_subscription_id="sub_testFAKE")
+                processor_customer_id="cus_testPayingFAKE", processor_subscription_id=subscription["id"])
     db.session.commit()
+
     response = owner.post(CHECKOUT, {"tenant_id": str(tenant.id), "plan_code": "enterprise"})
-    assert response.status_code == 409 and "billing portal" in response.get_data(as_text=True)
-    assert fake_stripe.requests == []
+
+    assert stripe_url(response).startswith("https://billing.stripe.com/p/session/")
+    assert sessions_created(fake_stripe) == []
+    [sent] = fake_stripe.requests_to("POST", "/v1/billing_portal/sessions")
+    assert sent.params["customer"] == "cus_testPayingFAKE"
+    flow = sent.params["flow_data"]
+    assert flow["type"] == "subscription_update_confirm"
+    assert flow["subscription_update_confirm"] == {
+        "subscription": subscription["id"],
+        "items": [{"id": subscription["items"]["data"][0]["id"], "price": stripe_support.ENTERPRISE_PRICE,
+                   "quantity": "1"}]}
+    assert plan_code(tenant) == "team"  # until Stripe's customer.subscription.updated arrives
+    same = owner.post(CHECKOUT, {"tenant_id": str(tenant.id), "plan_code": "team"})
+    assert same.status_code == 409 and "on the Team plan already" in same.get_data(as_text=True)
 
 
 def test_without_stripe_keys_checkout_explains_and_the_manual_path_stays(app, login_as):
