@@ -8,6 +8,7 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import stripe
 from sqlalchemy import select
 
 from app.billing.models import BillingPlan, TenantSubscription
@@ -100,6 +101,8 @@ def test_checkout_then_the_webhook_moves_the_organisation_to_team(stripe_app, lo
     [change] = plan_changes(tenant)
     assert change.user_id is None and change.changes["after"]["plan"] == "team"
     assert change.changes["after"]["reason"].startswith("stripe:evt_")
+    # Each call had its own client: nothing was left on the stripe module for other apps to pick up.
+    assert stripe.api_key is None and stripe.api_base == "https://api.stripe.com"
 
 
 def sent_session_id(response) -> str:
