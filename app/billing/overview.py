@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.models import User
-from app.billing import charts, invoices, limits, metering, subscriptions
+from app.billing import charts, invoices, limits, metering, organisations, subscriptions
 from app.billing.models import (
     MANAGING_ROLES,
     TENANT_ROLES,
@@ -65,8 +65,8 @@ def format_money(cents: int, currency: str = "USD") -> str:
 
 
 def _role_of(user: User, tenant_id: uuid.UUID) -> str | None:
-    return db.session.scalar(select(TenantMembership.role).where(
-        TenantMembership.user_id == user.id, TenantMembership.tenant_id == tenant_id))
+    membership = organisations.membership_of(user.id, tenant_id)
+    return membership.role if membership is not None else None
 
 
 def organisation_for(user: User, tenant_id: uuid.UUID | None) -> tuple[TenantAccount, str | None]:
@@ -89,16 +89,6 @@ def require_managing(user: User, tenant_id: uuid.UUID) -> str | None:
     if role not in MANAGING_ROLES and not is_site_admin(user):
         raise Forbidden("Only the organisation's owners and admins may do that.")
     return role
-
-
-def organisations_of(user: User) -> list[tuple[TenantAccount, str]]:
-    """Every organisation the user belongs to, with their role: the personal one first, then by name."""
-    rows = db.session.execute(
-        select(TenantAccount, TenantMembership.role)
-        .join(TenantMembership, TenantMembership.tenant_id == TenantAccount.id)
-        .where(TenantMembership.user_id == user.id)
-        .order_by(TenantAccount.personal_user_id.is_(None), TenantAccount.name, TenantAccount.id).limit(200))
-    return [(tenant, role) for tenant, role in rows]
 
 
 # --- What the page shows --------------------------------------------------------------------------------

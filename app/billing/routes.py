@@ -6,7 +6,7 @@ import uuid
 
 from flask import make_response, render_template, request, url_for
 
-from app.billing import bp, invoices, overview
+from app.billing import bp, invoices, organisations, overview
 from app.billing.forms import FEATURE_LABELS, ChangePlanForm
 from app.billing.models import FEATURES
 from app.core.forms import submitted_or_refuse
@@ -50,7 +50,7 @@ def billing_page():
     data = overview.billing_overview(user, tenant, role, invoice_page=page)
     return _private(render_page(
         "billing/page.html", {"invoices": "billing/_invoices.html"}, view=data, page=page,
-        organisations=overview.organisations_of(user), **FORMATTERS))
+        organisations=organisations.organisations_of(user), **FORMATTERS))
 
 
 @bp.post("/billing/plan")
