@@ -156,3 +156,20 @@ def test_script_in_plan_and_organisation_names_is_escaped_on_the_admin_page(logi
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(2)&gt;" in html
     edit = admin.get(f"/admin/plans/{team.id}").get_data(as_text=True)
     assert "<script>alert(1)" not in edit
+
+
+def test_the_plans_pages_queries_do_not_grow_with_organisations_or_invoices(app, login_as):
+    from tests.billing.pages_support import put_on_plan
+    from tests.conftest import count_queries
+
+    admin = login_as("admin")
+    put_on_plan(make_organisation("First").id, "team")
+    admin.get("/admin/plans")  # warm: the admin's personal organisation
+    with count_queries(app) as few:
+        assert admin.get("/admin/plans").status_code == 200
+    for number in range(5):
+        put_on_plan(make_organisation(f"More {number}").id, "enterprise" if number % 2 else "team")
+    with count_queries(app) as many:
+        html = admin.get("/admin/plans").get_data(as_text=True)
+    assert html.count(">Mark paid</button>") == 6
+    assert len(many) == len(few), (len(few), len(many))
