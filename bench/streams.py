@@ -65,8 +65,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(kind: str, url: str, chunk_seconds: float, worker_args: list[str] | None):
-    """The app on 127.0.0.1 (gunicorn as README says, or `flask run`): (process, base URL, command)."""
+def start_server(kind: str, url: str, chunk_seconds: float, worker_args: list[str] | None,
+                 log_path: str | None = None):
+    """The app on 127.0.0.1 (gunicorn as README says, or `flask run`): (process, base URL, command);
+    its output goes to `log_path` (or nowhere)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "STUDIO_ECHO_DELAY": str(chunk_seconds),
            "STUDIO_LIMIT_CONCURRENT_GENERATIONS": "100000", "STUDIO_RATELIMIT_ENABLED": "0",
@@ -76,8 +78,8 @@ def start_server(kind: str, url: str, chunk_seconds: float, worker_args: list[st
                    "--bind", f"127.0.0.1:{port}", "wsgi:app"]
     else:
         command = [str(REPO / ".venv/bin/flask"), "--app", "wsgi", "run", "--port", str(port), "--with-threads"]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the server's, closed with it
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -237,12 +239,19 @@ async def delayed(seconds: float, coroutine):
 
 
 async def run_streams(base_url: str, emails: list[str], streams: int, timeout: float,
-                      ramp: float = 0.0) -> tuple[list, list]:
+                      ramp: float = 0.0, on_start=None) -> tuple[list, list]:
+    """The streams and the probe's times; `on_start(probes, quiet)` is called once everyone is signed
+    in (sign-ins hash passwords: not a stream's cost), with the probe's count so far: first when the
+    quiet probes begin (quiet=True), then right before the streams start (quiet=False)."""
     clients = [await sign_in(base_url, email) for email in emails[1:]]
     model_id = selected_model_id((await clients[0].get("/chat")).text)
     stop, probe_times = asyncio.Event(), []
     probe_task = asyncio.create_task(probe(base_url, emails[0], stop, probe_times))
-    await asyncio.sleep(1.5)  # a few quiet probes first
+    if on_start is not None:
+        on_start(len(probe_times), True)
+    await asyncio.sleep(4)  # a few quiet probes first: what a probe costs the workers alone
+    if on_start is not None:
+        on_start(len(probe_times), False)
     # Started over `ramp` seconds (0: all at once), as people clicking would.
     tasks = [asyncio.create_task(delayed(ramp * i / streams, one_stream(clients[i % len(clients)], model_id)))
              for i in range(streams)]
@@ -290,11 +299,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120, help="seconds before unfinished streams count as lost")
     parser.add_argument("--soak", type=int, default=0, help="instead: this many streams dropped after first words")
     parser.add_argument("--soak-wave", type=int, default=100)
+    parser.add_argument("--server-log", help="append the server's output (errors, worker restarts) to this file")
     args = parser.parse_args()
     with database_from_args(args, label="streams") as database:
         emails = make_people(database.url, args.people + 1)
         worker_args = shlex.split(args.worker_args) if args.worker_args else None
-        process, base_url, command = start_server(args.server, database.url, args.chunk_seconds, worker_args)
+        process, base_url, command = start_server(args.server, database.url, args.chunk_seconds, worker_args,
+                                                    args.server_log)
         try:
             print(f"# {describe_machine()}")
             print(f"# server: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}; "
@@ -315,13 +326,28 @@ def main() -> None:
                               " + ".join(f"{r:.0f}" for r in rss_before), " + ".join(f"{r:.0f}" for r in rss_after),
                               f"{growth:+.1f} %"]], title="Soak")
                 return
-            transactions_before, clock = pg_transactions(database.url), time.perf_counter()
-            cpu_before = worker_cpu_seconds(process)
-            results, probe_times = asyncio.run(run_streams(base_url, emails, args.streams, args.timeout, args.ramp))
-            seconds = time.perf_counter() - clock
+            start = {}
+
+            def mark_start(probes: int, quiet: bool):
+                if quiet:
+                    start.update(quiet_probes=probes, quiet_cpu=worker_cpu_seconds(process))
+                    return
+                start.update(transactions=pg_transactions(database.url), clock=time.perf_counter(),
+                             cpu=worker_cpu_seconds(process), probes=probes,
+                             probe_cpu=(worker_cpu_seconds(process) - start["quiet_cpu"])
+                             / max(1, probes - start["quiet_probes"]))
+
+            results, probe_times = asyncio.run(run_streams(base_url, emails, args.streams, args.timeout, args.ramp,
+                                                           on_start=mark_start))
+            transactions_before = start["transactions"]
+            seconds = time.perf_counter() - start["clock"]
             transactions_after = pg_transactions(database.url)
             rss_after = worker_rss_mb(process)
-            cpu = worker_cpu_seconds(process) - cpu_before
+            # The workers' CPU over the run, less the probe's pages (each costing what it cost alone).
+            probe_cpu = start["probe_cpu"] * (len(probe_times) - start["probes"])
+            cpu = worker_cpu_seconds(process) - start["cpu"] - probe_cpu
+            probe_times = probe_times[start["probes"]:]  # those while the streams ran
+            load = os.getloadavg()
             ok = [r for r in results if r.get("done") is not None]
             provider = provider_first_token_seconds(database.url, [r["message_id"] for r in results
                                                                    if r.get("message_id")])
@@ -335,7 +361,7 @@ def main() -> None:
                 ["streams", "POST p50 / p95 (ms)", "page after POST p50 / p95 (ms)",
                  "first words − provider TTFT p50 / p95 / p99 (ms)", "provider TTFT p50 (s)",
                  "complete", "`/chat` p50 / p95 (ms), n", "worker RSS before → after (MB)", "DB transactions/s",
-                 "worker CPU per stream (ms)"],
+                 "worker CPU per stream, probe's pages excluded (ms)"],
                 [[f"{args.streams} over {args.ramp:g} s", f"{ms(posts, 50)} / {ms(posts, 95)}",
                   f"{ms(pages, 50)} / {ms(pages, 95)}",
                   f"{ms(first_words, 50)} / {ms(first_words, 95)} / {ms(first_words, 99)}",
@@ -343,6 +369,7 @@ def main() -> None:
                   f"{len(ok)}/{args.streams}", f"{ms(probe_times, 50)} / {ms(probe_times, 95)}, {len(probe_times)}",
                   f"{' + '.join(f'{r:.0f}' for r in rss_before)} → {' + '.join(f'{r:.0f}' for r in rss_after)}",
                   tps, f"{cpu / max(1, args.streams) * 1000:.0f}"]], title=f"{args.streams} concurrent streams")
+            print(f"# load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
             if errors:
                 print("# errors: " + "; ".join(errors[:5]))
         finally:

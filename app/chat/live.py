@@ -67,7 +67,7 @@ class LiveAnswer:
         enabled = is_enabled()
         text_so_far = ""
         if enabled and text_offset > 0:
-            with db.engine.connect() as connection:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 text_so_far = connection.scalar(
                     select(func.substr(Message.content, 1, text_offset)).where(Message.id == message_id)) or ""
         return cls(message_id, text_so_far, enabled)

@@ -19,7 +19,7 @@ import weakref
 
 import psycopg
 from flask import current_app
-from sqlalchemy import text
+from sqlalchemy import String, cast, func, text
 from sqlalchemy.engine import make_url
 
 CHANNEL = "studio_messages"
@@ -77,6 +77,11 @@ def send(session, message_id: uuid.UUID) -> None:
     process's listener when (and only if) the transaction commits."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": str(message_id)})
+
+
+def notify_clause(message_id_column):
+    """`pg_notify` for the message in a column, to select in the statement that changed it (PostgreSQL)."""
+    return func.pg_notify(CHANNEL, cast(message_id_column, String))
 
 
 def sent(session, message_id: uuid.UUID) -> None:

@@ -107,6 +107,7 @@ def generate_answer(message_id: uuid.UUID) -> None:
         return
     conversation = db.session.get(Conversation, message.conversation_id)
     model = message.model
+    is_demo = model.is_demo  # read now: the commits below expire it
     request, fitted = _build_request(message, conversation)
     message.context_left_out_count = fitted.left_out_count
     message.context_summary_id = fitted.summary.id if fitted.summary else None
@@ -131,6 +132,10 @@ def generate_answer(message_id: uuid.UUID) -> None:
     stream = stream_fitting(model, request, fitted, call, open_stream=_retrying(call, current_app.config))
     try:
         for event in stream:
+            if db.session().in_transaction():
+                # Opening the stream read the model and its key: end that transaction now, not at the
+                # first flush, so a provider slow to answer does not hold a pooled connection meanwhile.
+                db.session.commit()
             if event is WAITING:
                 # Nothing arrived: the flush below still beats the heartbeat and sees a stop.
                 limits.check()
@@ -172,7 +177,7 @@ def generate_answer(message_id: uuid.UUID) -> None:
         usage=usage, finish_reason=finish_reason if outcome == "complete" else outcome,
         error=error.user_message if error else None, error_detail=error.message if error else None,
         error_code=error.code if error else None)
-    if gave_first_title and outcome == "complete" and not model.is_demo:
+    if gave_first_title and outcome == "complete" and not is_demo:
         title_with_model(conversation.id, model.id)
 
 
@@ -275,19 +280,26 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
 def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str) -> str:
     """Append the new text to the row and beat the heartbeat, in one statement whose cost does not
     grow with the answer (`content || :new`); wake the followers when there is new text; say whether
-    to continue, stop, or give up (deleted)."""
+    to continue, stop, or give up (deleted).
+
+    One round trip: the statement runs on its own (autocommit, so no BEGIN and COMMIT around it) and
+    on PostgreSQL carries its NOTIFY (a CTE), which is delivered when that statement commits."""
+    if db.session().in_transaction():
+        db.session.commit()  # anything the generator's session holds is saved first, as before
     values = {"heartbeat_at": utcnow()}
     if new_text:
         values["content"] = Message.content + new_text
     if new_reasoning:
         values["reasoning_content"] = func.coalesce(Message.reasoning_content, "") + new_reasoning
-    row = db.session.execute(
-        update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
-        .returning(Message.stop_requested_at).execution_options(synchronize_session=False)).first()
-    if new_text or new_reasoning:
-        notify.send(db.session, message_id)
-    db.session.commit()
-    if new_text or new_reasoning:
+    statement = (update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
+                 .returning(Message.id, Message.stop_requested_at))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if connection.dialect.name == "postgresql" and (new_text or new_reasoning):
+            flushed = statement.cte("flushed")
+            row = connection.execute(select(flushed.c.stop_requested_at, notify.notify_clause(flushed.c.id))).first()
+        else:
+            row = connection.execute(statement).first()
+    if (new_text or new_reasoning) and row is not None:
         notify.sent(db.session, message_id)
     if row is None:
         return "gone"
@@ -377,8 +389,9 @@ def sse_frame(event: str, data: str, event_id: str | None = None) -> str:
 
 
 def _read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: int):
-    """The message's status and the text after the given offsets, read in a short transaction."""
-    with db.engine.connect() as connection:
+    """The message's status and the text after the given offsets: one statement, one round trip (no
+    transaction around it), on a pooled connection held only for that read."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         return connection.execute(
             select(Message.status, Message.heartbeat_at,
                    func.length(Message.content), func.substr(Message.content, text_offset + 1),
@@ -390,6 +403,9 @@ def _read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
 def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: int, render_final):
     """Yield SSE events: the text after the offsets, new text as it is written, then `done` with
     the final message HTML from `render_final(message)`."""
+    # The request's session (the user, the conversation) let go of its connection: an open stream
+    # holds none between its reads, so hundreds of them share a small pool.
+    db.session.rollback()
     started = time.monotonic()
     last_sent = started
     live = LiveAnswer.resume(message_id, text_offset)
