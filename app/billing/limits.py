@@ -15,10 +15,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, literal, select, union_all
 
 from app.billing import metering, organisations, subscriptions
-from app.billing.models import TenantAccount, TenantMembership
+from app.billing.models import (
+    SENDING_ROLES,
+    PlanFeature,
+    SubscriptionUsage,
+    TenantAccount,
+    TenantMembership,
+    TenantSubscription,
+    UsageCounter,
+)
 from app.errors import DomainError
 from app.errors import LimitReached as RefusedByLimit
 from app.extensions import db
@@ -104,59 +112,109 @@ def _owned_projects(user_id: uuid.UUID) -> tuple[int, int]:
     return int(count), int(size)
 
 
-def _used(tenant: TenantAccount, subscription, keys, user_id: uuid.UUID | None) -> dict[str, int]:
-    """What the organisation (and member `user_id`) used of each feature in `keys`, this period/day."""
-    used: dict[str, int] = {}
+@dataclass(frozen=True)
+class _Feature:
+    feature_key: str
+    display_name: str | None
+    hard_limit: int | None
+    soft_limit: int | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """An organisation's current subscription (id, period start) and its plan's limits by feature."""
+    subscription_id: uuid.UUID
+    period_start: object
+    features: dict[str, _Feature]
+
+
+def _plan_of(tenant_id: uuid.UUID) -> _Plan:
+    """The organisation's current subscription and its plan's limits in one query (the full
+    subscriptions.current_subscription() only when one must be made or its period rolled forward)."""
+    now = utcnow()
+    live = (select(TenantSubscription.id).where(TenantSubscription.tenant_id == tenant_id,
+                                                TenantSubscription.status.in_(subscriptions.LIVE_STATUSES))
+            .order_by(TenantSubscription.created_at.desc(), TenantSubscription.id.desc()).limit(1).scalar_subquery())
+    rows = db.session.execute(
+        select(TenantSubscription.id, TenantSubscription.current_period_start, TenantSubscription.current_period_end,
+               TenantSubscription.processor, PlanFeature.feature_key, PlanFeature.display_name,
+               PlanFeature.hard_limit, PlanFeature.soft_limit)
+        .outerjoin(PlanFeature, PlanFeature.plan_id == TenantSubscription.plan_id)
+        .where(TenantSubscription.id == live)).all()
+    if not rows or (rows[0].processor == "manual" and rows[0].current_period_end <= now):
+        subscription = subscriptions.current_subscription(tenant_id, now=now)
+        features = {key: _Feature(key, f.display_name, f.hard_limit, f.soft_limit)
+                    for key, f in subscriptions.plan_features(subscription.plan_id).items()}
+        return _Plan(subscription.id, subscription.current_period_start, features)
+    features = {row.feature_key: _Feature(row.feature_key, row.display_name, row.hard_limit, row.soft_limit)
+                for row in rows if row.feature_key is not None}
+    return _Plan(rows[0].id, rows[0].current_period_start, features)
+
+
+def _metered(tenant_id: uuid.UUID, plan: _Plan, keys, user_id: uuid.UUID | None) -> dict[str, int]:
+    """What the organisation used of the metered features in `keys` (tokens and cost this period,
+    messages today) and, with `user_id`, what that member used this month: one query."""
     now = utcnow()
     today, month = now.date(), metering.month_start(now.date())
+    parts = []
     if {"monthly_tokens", "monthly_cost"} & set(keys):
-        quantities = metering.subscription_quantities(subscription.id, subscription.current_period_start)
-        used["monthly_tokens"] = quantities.get("monthly_tokens", 0)
-        used["monthly_cost"] = quantities.get("monthly_cost", 0)
-    wanted = {}
-    if "messages_per_day" in keys:
-        wanted["tenant_day"] = metering.bucket_key(tenant.id, None, "day", today)
-    if user_id is not None:
-        wanted["member_month"] = metering.bucket_key(tenant.id, user_id, "month", month)
-    counters = metering.counter_values(list(wanted.values())) if wanted else {}
-    if "tenant_day" in wanted:
-        row = counters.get(wanted["tenant_day"])
-        used["messages_per_day"] = row.messages if row else 0
-    if "member_month" in wanted:
-        row = counters.get(wanted["member_month"])
-        used["member_monthly_tokens"] = (row.input_tokens + row.output_tokens) if row else 0
-        used["member_monthly_cost"] = row.cost_micros if row else 0
-    if "members" in keys:
-        used["members"] = organisations.member_count(tenant.id)
-    if {"projects", "storage"} & set(keys):
-        used["projects"], used["storage"] = _owned_projects(tenant.personal_user_id) if tenant.is_personal else (0, 0)
+        parts.append(select(SubscriptionUsage.feature_key.label("key"), SubscriptionUsage.quantity.label("a"),
+                            literal(0, BigInteger).label("b"), literal(0, BigInteger).label("c"))
+                     .where(SubscriptionUsage.subscription_id == plan.subscription_id,
+                            SubscriptionUsage.period_start == plan.period_start))
+    day_key = metering.bucket_key(tenant_id, None, "day", today) if "messages_per_day" in keys else None
+    member_key = metering.bucket_key(tenant_id, user_id, "month", month) if user_id is not None else None
+    counter_keys = [key for key in (day_key, member_key) if key]
+    if counter_keys:
+        parts.append(select(UsageCounter.bucket_key, UsageCounter.messages,
+                            UsageCounter.input_tokens + UsageCounter.output_tokens, UsageCounter.cost_micros)
+                     .where(UsageCounter.bucket_key.in_(counter_keys)))
+    found = {}
+    if parts:
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        found = {row[0]: row for row in db.session.execute(statement)}
+    used = {key: int(found[key][1]) if key in found else 0 for key in ("monthly_tokens", "monthly_cost")}
+    used["messages_per_day"] = int(found[day_key][1]) if day_key in found else 0
+    if member_key in found:
+        used["member_monthly_tokens"] = int(found[member_key][2])
+        used["member_monthly_cost"] = int(found[member_key][3])
+    else:
+        used["member_monthly_tokens"] = used["member_monthly_cost"] = 0
     return used
+
+
+def _rows(plan: _Plan, keys, used: dict[str, int], membership: TenantMembership | None) -> list[LimitUsage]:
+    rows = []
+    for key in keys:
+        feature = plan.features[key]
+        amount = used.get(key, 0)
+        rows.append(LimitUsage(key, feature.display_name or DISPLAY_NAMES[key], UNITS[key], amount,
+                               feature.soft_limit, feature.hard_limit,
+                               _state(amount, feature.soft_limit, feature.hard_limit)))
+    if membership is not None:
+        for key, cap in (("member_monthly_tokens", membership.monthly_token_cap),
+                         ("member_monthly_cost", membership.monthly_cost_cap_micros)):
+            if cap is not None:
+                rows.append(LimitUsage(key, DISPLAY_NAMES[key], UNITS[key], used.get(key, 0), None, cap,
+                                       _state(used.get(key, 0), None, cap)))
+    return rows
 
 
 def usage_report(tenant_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> list[LimitUsage]:
     """Usage against each limit of the organisation's current plan in the current period (messages:
     today, UTC), plus, with `user_id`, that member's monthly caps when they have any."""
     tenant = organisations.get_organisation(tenant_id)
-    subscription = subscriptions.current_subscription(tenant_id)
-    features = subscriptions.plan_features(subscription.plan_id)
+    plan = _plan_of(tenant_id)
     membership = organisations.membership_of(user_id, tenant_id) if user_id else None
-    keys = [key for key in DISPLAY_NAMES if key in features]
+    keys = [key for key in DISPLAY_NAMES if key in plan.features]
     if not tenant.is_personal:
         keys = [key for key in keys if key not in ("projects", "storage")]
-    used = _used(tenant, subscription, keys, user_id if membership else None)
-    report = []
-    for key in keys:
-        feature = features[key]
-        report.append(LimitUsage(key, feature.display_name or DISPLAY_NAMES[key], UNITS[key], used.get(key, 0),
-                                 feature.soft_limit, feature.hard_limit,
-                                 _state(used.get(key, 0), feature.soft_limit, feature.hard_limit)))
-    if membership is not None:
-        for key, cap in (("member_monthly_tokens", membership.monthly_token_cap),
-                         ("member_monthly_cost", membership.monthly_cost_cap_micros)):
-            if cap is not None:
-                report.append(LimitUsage(key, DISPLAY_NAMES[key], UNITS[key], used.get(key, 0), None, cap,
-                                         _state(used.get(key, 0), None, cap)))
-    return report
+    used = _metered(tenant_id, plan, keys, user_id if membership else None)
+    if "members" in keys:
+        used["members"] = organisations.member_count(tenant_id)
+    if "projects" in keys or "storage" in keys:
+        used["projects"], used["storage"] = _owned_projects(tenant.personal_user_id)
+    return _rows(plan, keys, used, membership)
 
 
 def _refusal(tenant: TenantAccount, row: LimitUsage) -> LimitReached:
@@ -167,29 +225,17 @@ def _refusal(tenant: TenantAccount, row: LimitUsage) -> LimitReached:
         f"See {BILLING_URL} to upgrade the plan, or ask an organisation admin.", row.feature_key)
 
 
-def _send_rows(user, tenant_id: uuid.UUID) -> tuple[TenantAccount, list[LimitUsage]]:
-    tenant_id = organisations.bill_to(user, tenant_id)
-    tenant = organisations.get_organisation(tenant_id)
-    subscription = subscriptions.current_subscription(tenant_id)
-    features = subscriptions.plan_features(subscription.plan_id)
-    membership = organisations.membership_of(user.id, tenant_id)
-    has_cap = membership is not None and (membership.monthly_token_cap is not None
-                                          or membership.monthly_cost_cap_micros is not None)
-    keys = [key for key in SEND_FEATURES if key in features and
-            (features[key].hard_limit is not None or features[key].soft_limit is not None)]
+def _send_rows(membership: TenantMembership) -> list[LimitUsage]:
+    """The send limits set for the membership's organisation (and the member's caps) with their usage:
+    two queries (the plan with its limits; the counters)."""
+    plan = _plan_of(membership.tenant_id)
+    has_cap = membership.monthly_token_cap is not None or membership.monthly_cost_cap_micros is not None
+    keys = [key for key in SEND_FEATURES if key in plan.features and
+            (plan.features[key].hard_limit is not None or plan.features[key].soft_limit is not None)]
     if not keys and not has_cap:
-        return tenant, []
-    used = _used(tenant, subscription, keys, user.id if has_cap else None)
-    rows = [LimitUsage(key, features[key].display_name or DISPLAY_NAMES[key], UNITS[key], used[key],
-                       features[key].soft_limit, features[key].hard_limit,
-                       _state(used[key], features[key].soft_limit, features[key].hard_limit)) for key in keys]
-    if has_cap:
-        for key, cap in (("member_monthly_tokens", membership.monthly_token_cap),
-                         ("member_monthly_cost", membership.monthly_cost_cap_micros)):
-            if cap is not None:
-                rows.append(LimitUsage(key, DISPLAY_NAMES[key], UNITS[key], used[key], None, cap,
-                                       _state(used[key], None, cap)))
-    return tenant, rows
+        return []
+    used = _metered(membership.tenant_id, plan, keys, membership.user_id if has_cap else None)
+    return _rows(plan, keys, used, membership if has_cap else None)
 
 
 def check_can_send(user, tenant_id: uuid.UUID | None) -> uuid.UUID:
@@ -197,33 +243,57 @@ def check_can_send(user, tenant_id: uuid.UUID | None) -> uuid.UUID:
     limit or the user past their member cap; NotFound/Forbidden when the user may not bill it. None
     means the personal organisation. Returns the organisation's id. Writes nothing itself, except
     the personal organisation and its Free subscription the first time they are needed."""
-    tenant, rows = _send_rows(user, tenant_id)
-    for row in rows:
+    membership = organisations.sending_membership(user, tenant_id)
+    for row in _send_rows(membership):
         if row.state == "exceeded":
-            raise _refusal(tenant, row)
-    return tenant.id
+            raise _refusal(organisations.get_organisation(membership.tenant_id), row)
+    return membership.tenant_id
 
 
-def warnings(user, tenant_id: uuid.UUID | None) -> list[str]:
-    """Sentences for the chat page's banner: each limit past its soft limit (or reached)."""
+def warnings(user, tenant_id: uuid.UUID | None, *, membership: TenantMembership | None = None) -> list[str]:
+    """Sentences for the chat page's banner: each send limit past its soft limit (or reached).
+    `membership` (the user's in that organisation), when the caller has it, saves a query."""
     try:
-        tenant, rows = _send_rows(user, tenant_id)
+        membership = membership or organisations.sending_membership(user, tenant_id)
     except DomainError:  # a banner never breaks the page (a membership removed since, say)
         return []
+    rows = [row for row in _send_rows(membership) if row.state != "ok"]
+    if not rows:
+        return []
+    tenant = organisations.get_organisation(membership.tenant_id)
     sentences = []
     for row in rows:
         if row.state == "exceeded":
             sentences.append(_refusal(tenant, row).message)
-        elif row.state == "warning":
+        else:
             limit = row.hard_limit if row.hard_limit is not None else row.soft_limit
             sentences.append(f"{tenant.name} is nearing its limit of {row.display_name.lower()}: "
                              f"{used_of_limit(row.unit, row.used, limit)} used.")
     return sentences
 
 
+@dataclass(frozen=True)
+class ChatBilling:
+    """What the chat page shows of billing: the organisations to bill (personal first) and the banner."""
+    choices: list[tuple[TenantAccount, str]]
+    warnings: list[str]
+
+
+def for_chat_page(user, tenant_id: uuid.UUID | None) -> ChatBilling:
+    """The "Bill to" choices and the banner's sentences for a conversation billed to `tenant_id`
+    (None: personal): three queries in all."""
+    memberships = organisations.memberships_of(user)
+    choices = [(tenant, membership.role) for tenant, membership in memberships
+               if membership.role in SENDING_ROLES]
+    chosen = next((membership for tenant, membership in memberships
+                   if (tenant.id == tenant_id if tenant_id else tenant.is_personal)), None)
+    if chosen is None or chosen.role not in SENDING_ROLES:
+        return ChatBilling(choices, [])
+    return ChatBilling(choices, warnings(user, chosen.tenant_id, membership=chosen))
+
+
 def _hard_limit(tenant_id: uuid.UUID, key: str) -> int | None:
-    subscription = subscriptions.current_subscription(tenant_id)
-    feature = subscriptions.plan_features(subscription.plan_id).get(key)
+    feature = _plan_of(tenant_id).features.get(key)
     return feature.hard_limit if feature else None
 
 

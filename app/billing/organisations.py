@@ -85,15 +85,25 @@ def require_role(user, tenant_id: uuid.UUID, roles=TENANT_ROLES) -> TenantMember
     return membership
 
 
+def memberships_of(user) -> list[tuple[TenantAccount, TenantMembership]]:
+    """Every organisation the user belongs to with their membership, the personal one first (made
+    if missing), then by name: one query."""
+    def read():
+        return [tuple(row) for row in db.session.execute(
+            select(TenantAccount, TenantMembership)
+            .join(TenantMembership, TenantMembership.tenant_id == TenantAccount.id)
+            .where(TenantMembership.user_id == user.id)
+            .order_by(TenantAccount.personal_user_id.is_(None), TenantAccount.name, TenantAccount.id).limit(500))]
+    rows = read()
+    if not rows or not rows[0][0].is_personal:
+        subscriptions.personal_organisation(user.id, user.email)
+        rows = read()
+    return rows
+
+
 def organisations_of(user) -> list[tuple[TenantAccount, str]]:
     """Every organisation the user belongs to with their role, the personal one first (made if missing)."""
-    subscriptions.personal_organisation(user.id, user.email)
-    rows = db.session.execute(
-        select(TenantAccount, TenantMembership.role)
-        .join(TenantMembership, TenantMembership.tenant_id == TenantAccount.id)
-        .where(TenantMembership.user_id == user.id)
-        .order_by(TenantAccount.personal_user_id.is_(None), TenantAccount.name, TenantAccount.id)).all()
-    return [(tenant, role) for tenant, role in rows]
+    return [(tenant, membership.role) for tenant, membership in memberships_of(user)]
 
 
 def billable_organisations(user) -> list[tuple[TenantAccount, str]]:
@@ -105,18 +115,28 @@ def personal_tenant_id(user) -> uuid.UUID:
     return subscriptions.personal_organisation(user.id, user.email).id
 
 
-def bill_to(user, tenant_id: uuid.UUID | None) -> uuid.UUID:
-    """The organisation a conversation of `user` bills to: their personal one when none is named;
-    a named one must be theirs to bill (NotFound when they are not in it, Forbidden for a viewer).
-    Site admins too bill only where they are members: an admin's own spending is no exception."""
+def sending_membership(user, tenant_id: uuid.UUID | None) -> TenantMembership:
+    """The user's membership of the organisation a conversation bills to: their personal one when
+    none is named; a named one must be theirs to bill (NotFound when they are not in it, Forbidden
+    for a viewer). Site admins too bill only where they are members."""
     if tenant_id is None:
-        return personal_tenant_id(user)
+        membership = db.session.scalar(select(TenantMembership).join(
+            TenantAccount, TenantAccount.id == TenantMembership.tenant_id).where(
+            TenantAccount.personal_user_id == user.id, TenantMembership.user_id == user.id))
+        if membership is not None:
+            return membership
+        tenant_id = personal_tenant_id(user)  # made now, with its owner membership
     membership = membership_of(user.id, tenant_id)
     if membership is None:
         raise NotFound("You are not a member of that organisation: choose another one to bill this conversation to.")
     if membership.role not in SENDING_ROLES:
         raise Forbidden("Viewers cannot bill conversations to this organisation; ask one of its admins.")
-    return tenant_id
+    return membership
+
+
+def bill_to(user, tenant_id: uuid.UUID | None) -> uuid.UUID:
+    """The id of the organisation a conversation of `user` may bill to (see sending_membership)."""
+    return sending_membership(user, tenant_id).tenant_id
 
 
 def tenant_of_conversation(conversation) -> uuid.UUID:

@@ -33,10 +33,10 @@ def _prepare_model_choices(form, conversation=None, models=None):
     return form
 
 
-def _bill_to_choices(form, current=None):
+def _bill_to_choices(form, current=None, billable=None):
     """Fill the "Bill to" picker with the organisations the user may bill (their personal one first)."""
-    form.tenant_id.choices = [(str(tenant.id), tenant.name)
-                              for tenant, _role in billing_organisations.billable_organisations(acting_user())]
+    billable = billable if billable is not None else billing_organisations.billable_organisations(acting_user())
+    form.tenant_id.choices = [(str(tenant.id), tenant.name) for tenant, _role in billable]
     if not form.tenant_id.data:
         form.tenant_id.data = str(current) if current else form.tenant_id.choices[0][0]
     return form
@@ -53,11 +53,11 @@ def _tenant_id_from(form) -> uuid.UUID | None:
         raise NotFound("You are not a member of that organisation: choose another one to bill.") from None
 
 
-def _composer_form(form=None, conversation=None, models=None) -> ComposerForm:
+def _composer_form(form=None, conversation=None, models=None, billable=None) -> ComposerForm:
     form = form or ComposerForm(formdata=None)
     _prepare_model_choices(form, conversation, models)
     if conversation is None:
-        _bill_to_choices(form)
+        _bill_to_choices(form, billable=billable)
     form.client_request_id.data = uuid.uuid4().hex  # a fresh token for every rendered composer
     return form
 
@@ -78,9 +78,10 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
     """The chat page: sidebar, the conversation (or the empty new-chat state), the composer.
     With `at_message_id`, the messages shown are those around that one (a search result)."""
     models = model_services.models_for_role(acting_user().role)
+    billing = billing_limits.for_chat_page(acting_user(), conversation.tenant_id if conversation else None)
     context = {"conversation": conversation, "sidebar": services.sidebar_page(acting_user()),
-               "folders": folder_services.folder_tree(acting_user()),
-               "composer": _composer_form(composer, conversation, models)}
+               "folders": folder_services.folder_tree(acting_user()), "limit_warnings": billing.warnings,
+               "composer": _composer_form(composer, conversation, models, billing.choices)}
     if conversation is not None:
         has_later = False
         if at_message_id is not None:
@@ -97,8 +98,7 @@ def _page(conversation=None, composer=None, settings_form=None, status=200, at_m
                                                 is_summary_enabled=conversation.is_summary_enabled)
         context["settings_form"] = _prepare_model_choices(settings, conversation, models)
         context["folder_choices"] = folder_services.folder_choices(acting_user(), context["folders"])
-        _bill_to_choices(context["settings_form"], conversation.tenant_id)
-    context["limit_warnings"] = billing_limits.warnings(acting_user(), conversation.tenant_id if conversation else None)
+        _bill_to_choices(context["settings_form"], conversation.tenant_id, billing.choices)
     return render_template("chat/page.html", **context), status
 
 

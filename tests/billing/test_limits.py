@@ -113,3 +113,17 @@ def test_projects_past_the_limit_are_refused(app):
     project_services.create_project(user, "First")
     with pytest.raises(limits.LimitReached):
         project_services.create_project(user, "Second")
+
+
+def test_an_answer_that_crosses_the_limit_mid_way_finishes(app):
+    user = make_user()
+    tenant_id = personal_id(user)
+    set_limit(tenant_id, "monthly_tokens", hard=1)
+    model = make_model("Priced", prices=(1, 1, 0))
+    conversation, answer = chat_services.start_conversation(user, model.id, "hello", GenerationOptions(), None)
+    from app.chat.streaming import generate_answer
+    generate_answer(answer.id)  # its own tokens take the organisation past the limit
+    db.session.expire_all()
+    assert db.session.get(Message, answer.id).status == "complete"
+    with pytest.raises(limits.LimitReached):
+        chat_services.send_message(user, conversation, model.id, "again", GenerationOptions(), None)

@@ -60,6 +60,7 @@ def test_admin_creates_an_organisation_and_an_invitation_link_works_once(app, lo
 
     joiner = login_as("user")
     assert "Accept and join" in joiner.get(path).get_data(as_text=True)
+    assert joiner.client.post(path).status_code == 400  # no CSRF token: refused, the link stays usable
     accepted = joiner.post(path)
     assert accepted.status_code == 303
     membership = organisations.membership_of(joiner.user.id, organisations.uuid.UUID(tenant_id))
