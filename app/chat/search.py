@@ -65,7 +65,7 @@ def parse_query(query: str) -> ParsedQuery:
     parsed = ParsedQuery()
     budget = MAX_TERMS
     pending_or = False
-    last_token_was_bare_positive = False
+    still_typing = False
     query = (query or "")[:MAX_QUERY_CHARS]
     for match in _TOKEN.finditer(query):
         minus, quoted, bare = match.group(1), match.group(2), match.group(3)
@@ -79,18 +79,19 @@ def parse_query(query: str) -> ParsedQuery:
         item = Item(words)
         if minus:
             parsed.excluded.append(item)
-            last_token_was_bare_positive = False
-        elif pending_or:
-            parsed.groups[-1].append(item)
-            last_token_was_bare_positive = quoted is None
+            still_typing = False
         else:
-            parsed.groups.append([item])
-            last_token_was_bare_positive = quoted is None
+            if pending_or:
+                parsed.groups[-1].append(item)
+            else:
+                parsed.groups.append([item])
+            # A bare word, or a phrase whose closing quote is not typed yet.
+            still_typing = quoted is None or not match.group(0).endswith('"')
         pending_or = False
         if budget <= 0:
-            last_token_was_bare_positive &= match.end() >= len(query.rstrip())
+            still_typing &= match.end() >= len(query.rstrip())
             break
-    if parsed.groups and last_token_was_bare_positive:  # still being typed: its last word is a prefix
+    if parsed.groups and still_typing:  # still being typed: its last word is a prefix
         last = parsed.groups[-1][-1]
         parsed.groups[-1][-1] = Item(last.words, prefix=True)
     return parsed

@@ -45,6 +45,8 @@ def test_the_last_word_is_a_prefix_only_while_it_is_being_typed():
     assert to_tsquery_text(parse_query("solar pan")) == "'solar' & 'pan':*"
     assert to_tsquery_text(parse_query('solar "panel"')) == "'solar' & 'panel'"
     assert to_tsquery_text(parse_query("solar -pan")) == "'solar' & !'pan'"
+    assert to_tsquery_text(parse_query('"solar pan')) == "('solar' <-> 'pan':*)"
+    assert to_tsquery_text(parse_query('"solar pan" ')) == "('solar' <-> 'pan')"
 
 
 def test_phrases_exclusions_and_or_are_read_the_web_search_way():
