@@ -107,12 +107,21 @@ def test_member_cap_refuses_that_member_only(app):
     assert report["member_monthly_tokens"].state == "exceeded" and report["monthly_tokens"].used == 100
 
 
-def test_projects_past_the_limit_are_refused(app):
+def test_projects_and_storage_past_the_limit_are_refused(app, tmp_path):
+    app.config.update(PROJECT_STORAGE=str(tmp_path / "storage"), JOBS_WORKER_THREAD=False)
     user = make_user()
     set_limit(personal_id(user), "projects", hard=1)
-    project_services.create_project(user, "First")
+    set_limit(personal_id(user), "storage", hard=100)
+    project = project_services.create_project(user, "First")
     with pytest.raises(limits.LimitReached):
         project_services.create_project(user, "Second")
+    assert project_services.import_files(user, project.id, {"a.txt": b"x" * 60}) == 1
+    with pytest.raises(limits.LimitReached) as refused:
+        project_services.import_files(user, project.id, {"b.txt": b"y" * 60})
+    assert "Nothing was imported" in refused.value.message
+    db.session.expire_all()
+    assert (db.session.get(type(project), project.id).file_count,
+            db.session.get(type(project), project.id).total_size_bytes) == (1, 60)
 
 
 def test_an_answer_that_crosses_the_limit_mid_way_finishes(app):
