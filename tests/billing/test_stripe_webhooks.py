@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from app.billing.models import StripeEvent, StripeEventDispatch, SubscriptionInvoice, TenantSubscription
 from app.billing.subscriptions import change_plan, plan_by_code
 from app.extensions import db
+from app.jobs import runner
 from app.jobs.models import Job
 from app.models.base import utcnow
 from tests.billing import stripe_support
@@ -385,3 +386,35 @@ def test_an_invoice_before_its_subscription_is_linked_waits_for_it(stripe_app, c
     _make_due()
     run_jobs()
     assert invoice_count(tenant) == 1
+
+
+@pytest.mark.postgres
+def test_two_events_of_one_upgrade_applied_by_two_workers_at_once_change_the_plan_once(stripe_app, client,
+                                                                                        fake_stripe):
+    tenant = organisation_of(make_user())
+    created = subscription_event(tenant)
+    subscription = created["data"]["object"]
+    fake_stripe.subscriptions[subscription["id"]] = subscription
+    session = {"id": "cs_test_twice", "object": "checkout.session", "mode": "subscription", "status": "complete",
+               "client_reference_id": str(tenant.id), "customer": subscription["customer"],
+               "subscription": subscription["id"]}
+    deliver(client, created)
+    deliver(client, event_object("checkout.session.completed", session))
+    barrier, ran = threading.Barrier(2), []
+
+    def work():
+        with stripe_app.app_context():
+            barrier.wait()
+            ran.append(runner.run_pending(limit=1))
+            db.session.remove()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    run_jobs()  # what the second worker did not get (SQLite: both may aim at the same job; one wins)
+
+    assert sum(ran) >= 1
+    assert plan_code(tenant) == "team" and len(stripe_rows(tenant)) == 1 and len(plan_changes(tenant)) == 1
+    assert {dispatch.status for dispatch in db.session.scalars(select(StripeEventDispatch))} == {"succeeded"}
