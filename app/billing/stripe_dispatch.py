@@ -173,6 +173,7 @@ def apply_subscription(tenant_id: uuid.UUID, subscription: dict, *, event: Strip
         current.current_period_start, current.current_period_end = period
         current.processor_customer_id = customer_id or current.processor_customer_id
         current.metadata_json = marks
+        _copy_dates(current, subscription)
         return "refreshed"
     if status not in PAYING_STATUSES:
         return "not paid yet"  # an incomplete subscription changes nothing until Stripe has the money
@@ -181,7 +182,15 @@ def apply_subscription(tenant_id: uuid.UUID, subscription: dict, *, event: Strip
         processor_customer_id=customer_id, processor_subscription_id=stripe_id,
         reason=f"stripe:{event.stripe_event_id}")
     subscription_row.metadata_json = marks
+    _copy_dates(subscription_row, subscription)
     return f"plan {plan.code}"
+
+
+def _copy_dates(row: TenantSubscription, subscription: dict) -> None:
+    """When a trial ends and when a cancelled subscription will stop (cancel at period end)."""
+    row.trial_ends_at = _timestamp(subscription.get("trial_end"))
+    row.cancel_at = _timestamp(subscription.get("cancel_at"))
+    row.auto_renew = not subscription.get("cancel_at_period_end") and row.cancel_at is None
 
 
 # --- handlers ----------------------------------------------------------------------------------------

@@ -244,6 +244,7 @@ def test_an_update_for_the_same_plan_refreshes_the_period_in_place(stripe_app, c
     next_period = (PERIOD_END, PERIOD_END + 30 * 86400)
     renewed = subscription_object(subscription_id=subscription["id"], price_id=TEAM_PRICE, period=next_period,
                                   metadata=subscription["metadata"], period_on_items=period_on_items)
+    renewed.update(cancel_at_period_end=True, cancel_at=next_period[1])  # cancelled in the portal: ends then
 
     deliver(client, event_object("customer.subscription.updated", renewed))
     run_jobs()
@@ -252,6 +253,8 @@ def test_an_update_for_the_same_plan_refreshes_the_period_in_place(stripe_app, c
     assert len(rows) == 1 and len(plan_changes(tenant)) == 1
     assert (rows[0].current_period_start, rows[0].current_period_end) == tuple(
         datetime.fromtimestamp(moment, UTC) for moment in next_period)
+    assert rows[0].cancel_at == datetime.fromtimestamp(next_period[1], UTC) and rows[0].auto_renew is False
+    assert rows[0].status == "active" and plan_code(tenant) == "team"  # until Stripe deletes it
 
 
 def test_an_update_to_another_price_changes_the_plan(stripe_app, client):
