@@ -76,7 +76,8 @@ def fill_days(rows, start: date, end: date) -> list[DayUsage]:
 def daily_chart(days: list[DayUsage], metric: str = "tokens") -> DailyChart:
     """Columns of `metric` ("tokens", "cost_micros" or "messages") per day, oldest left."""
     values = [getattr(day, metric) for day in days]
-    top = nice_ceiling(max(values, default=0))
+    # Cost's scale starts at a cent: a scale of "<$0.01" says nothing.
+    top = max(nice_ceiling(max(values, default=0)), 10_000 if metric == "cost_micros" else 1)
     slot = WIDTH / max(len(days), 1)
     show = dollars if metric == "cost_micros" else (lambda value: f"{value:,}")
     noun = {"tokens": "tokens", "cost_micros": "cost", "messages": "messages"}[metric]
@@ -90,7 +91,8 @@ def daily_chart(days: list[DayUsage], metric: str = "tokens") -> DailyChart:
     busiest = max(zip(values, (day.day for day in days), strict=True), default=(0, first))
     total = sum(values)
     title = {"tokens": "Tokens per day", "cost_micros": "Cost per day", "messages": "Messages per day"}[metric]
-    description = (f"{title} from {first.isoformat()} to {last.isoformat()}: {show(total)} in all"
-                   + (f", most on {busiest[1].isoformat()} ({show(busiest[0])})." if busiest[0] else ", none yet."))
+    unit = "" if metric == "cost_micros" else f" {noun}"
+    most = f", most on {busiest[1].isoformat()} ({show(busiest[0])}{unit})." if busiest[0] else ", none yet."
+    description = f"{title} from {first.isoformat()} to {last.isoformat()}: {show(total)}{unit} in all{most}"
     return DailyChart(title=title, description=description, bars=bars, axis_top=top, axis_top_text=show(top),
                       first_day=first, last_day=last, days=days)

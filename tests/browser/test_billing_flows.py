@@ -40,6 +40,7 @@ def _tiny_plan(admin_id, messages_per_day: int):
 
 
 def test_a_person_hits_the_limit_an_admin_raises_it_and_they_send_again(signed_in_page, live_server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
     admin = make_user(role="admin", display_name="Ada Admin")
     person = make_user(display_name="Pat Person")
     tenant = subscriptions.personal_organisation(person.id, person.email)
@@ -65,6 +66,7 @@ def test_a_person_hits_the_limit_an_admin_raises_it_and_they_send_again(signed_i
     limit = page.locator(".limit").filter(has_text="Messages today")
     expect(limit).to_contain_text("1 message of 1 message")
     expect(limit).to_contain_text("Limit reached")
+    page.screenshot(path=SHOTS / "billing-limit-reached-desktop-light.png", full_page=True)
 
     admin_page = signed_in_page(user=admin)
     admin_page.goto(f"{live_server}/admin/plans")
