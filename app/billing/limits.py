@@ -288,7 +288,9 @@ def for_chat_page(user, tenant_id: uuid.UUID | None) -> ChatBilling:
     chosen = next((membership for tenant, membership in memberships
                    if (tenant.id == tenant_id if tenant_id else tenant.is_personal)), None)
     if chosen is None or chosen.role not in SENDING_ROLES:
-        return ChatBilling(choices, [])
+        lost = [] if tenant_id is None else [
+            "This conversation bills to an organisation you can no longer bill: choose another one in its settings."]
+        return ChatBilling(choices, lost)
     return ChatBilling(choices, warnings(user, chosen.tenant_id, membership=chosen))
 
 

@@ -21,7 +21,8 @@ class InviteForm(FlaskForm):
     email = StringField("E-mail address", filters=[strip_text], validators=[
         DataRequired("Enter the e-mail address to invite."),
         Length(max=MAX_EMAIL_CHARS, message=f"At most {MAX_EMAIL_CHARS} characters."),
-        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="That does not look like an e-mail address.")])
+        Regexp(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$",
+               message="That does not look like an e-mail address.")])
     role = SelectField("Role", choices=ROLE_CHOICES, default="member")
 
 

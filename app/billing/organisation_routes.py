@@ -14,6 +14,7 @@ from app.billing.organisation_forms import ROLE_CHOICES, CapForm, InviteForm, Or
 from app.core.forms import errors_text
 from app.core.pages import done, is_htmx, page_number
 from app.errors import ValidationFailed
+from app.security.origin import request_origin
 from app.security.roles import Role, acting_user, login_required, role_required
 
 bp = Blueprint("organisations", __name__)
@@ -27,7 +28,7 @@ def admin_list():
     """Shared organisations with their member counts, and a form to create one (you become its owner)."""
     form = OrganisationForm()
     if form.validate_on_submit():
-        tenant = organisations.create_organisation(acting_user(), form.name.data)
+        tenant = organisations.create_organisation(acting_user(), form.name.data, origin=request_origin())
         return done(f"{tenant.name} created: invite its members.",
                     url_for("organisations.show", tenant_id=tenant.id), navigate=True)
     page = page_number()
@@ -86,7 +87,8 @@ def invite(tenant_id: uuid.UUID):
     if not form.validate_on_submit():
         return _show(tenant_id, invite_form=form, status=200 if is_htmx() else 422)
     try:
-        result = organisations.create_invite(acting_user(), tenant_id, form.email.data, form.role.data)
+        result = organisations.create_invite(acting_user(), tenant_id, form.email.data, form.role.data,
+                                              origin=request_origin())
     except ValidationFailed as error:
         form.email.errors = [*form.email.errors, error.message]
         return _show(tenant_id, invite_form=form, status=200 if is_htmx() else 422)
@@ -99,7 +101,7 @@ def invite(tenant_id: uuid.UUID):
 @bp.post("/organisations/<uuid:tenant_id>/invites/<uuid:invite_id>/revoke")
 @login_required
 def revoke_invite(tenant_id: uuid.UUID, invite_id: uuid.UUID):
-    organisations.revoke_invite(acting_user(), tenant_id, invite_id)
+    organisations.revoke_invite(acting_user(), tenant_id, invite_id, origin=request_origin())
     return done("Invitation withdrawn.", url_for("organisations.show", tenant_id=tenant_id), navigate=True)
 
 
@@ -109,14 +111,14 @@ def change_role(tenant_id: uuid.UUID, membership_id: uuid.UUID):
     form = RoleForm()
     if not form.validate_on_submit():
         raise ValidationFailed(errors_text(form))
-    organisations.change_role(acting_user(), tenant_id, membership_id, form.role.data)
+    organisations.change_role(acting_user(), tenant_id, membership_id, form.role.data, origin=request_origin())
     return done("Role changed.", url_for("organisations.show", tenant_id=tenant_id), navigate=True)
 
 
 @bp.post("/organisations/<uuid:tenant_id>/members/<uuid:membership_id>/remove")
 @login_required
 def remove_member(tenant_id: uuid.UUID, membership_id: uuid.UUID):
-    organisations.remove_member(acting_user(), tenant_id, membership_id)
+    organisations.remove_member(acting_user(), tenant_id, membership_id, origin=request_origin())
     return done("Member removed.", url_for("organisations.show", tenant_id=tenant_id), navigate=True)
 
 
@@ -128,7 +130,7 @@ def set_cap(tenant_id: uuid.UUID, membership_id: uuid.UUID):
     if not form.validate_on_submit():
         raise ValidationFailed(errors_text(form))
     organisations.set_member_cap(acting_user(), tenant_id, membership_id, monthly_tokens=form.monthly_tokens.data,
-                                 monthly_cost_micros=form.cost_micros())
+                                 monthly_cost_micros=form.cost_micros(), origin=request_origin())
     return done("Cap saved.", url_for("organisations.show", tenant_id=tenant_id), navigate=True)
 
 
@@ -147,7 +149,7 @@ def accept_invite(token: str):
         return render_template("billing/organisations/invite.html", invitation=invitation, tenant=tenant,
                                error=None, here=request.path)
     if request.method == "POST":
-        membership = organisations.accept_invite(acting_user(), token)
+        membership = organisations.accept_invite(acting_user(), token, origin=request_origin())
         return done(f"You are in {tenant.name} as {membership.role}.",
                     url_for("organisations.show", tenant_id=tenant.id), navigate=True)
     return render_template("billing/organisations/invite.html", invitation=invitation, tenant=tenant, error=None,

@@ -35,19 +35,25 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.security.audit import record_audit
 from app.security.keyed_hash import keyed_digest
+from app.security.origin import Origin
 
 INVITE_LIFETIME = timedelta(days=7)
 MAX_NAME_CHARS = 128
 MAX_EMAIL_CHARS = 254
 MEMBERS_PAGE_SIZE = 50
 ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+")
 
 
 class InviteInvalid(DomainError):
     """The invitation link is unknown, expired, revoked or already used."""
 
     status = 404
+
+
+def _audit(origin: Origin | None, actor_id, entity_type: str, entity_id, action: str, **changes) -> None:
+    record_audit(actor_id, entity_type, entity_id, action, ip_address=origin.ip_address if origin else None,
+                 user_agent=origin.user_agent if origin else None, **changes)
 
 
 def _is_site_admin(user) -> bool:
@@ -192,7 +198,7 @@ def _slug(name: str) -> str:
     return f"{base}-{secrets.token_hex(4)}"
 
 
-def create_organisation(admin, name: str) -> TenantAccount:
+def create_organisation(admin, name: str, *, origin: Origin | None = None) -> TenantAccount:
     """A shared organisation (site admins only) with `admin` as its owner, on the default plan; audited."""
     if not _is_site_admin(admin):
         raise Forbidden("Only site admins create organisations.")
@@ -202,8 +208,8 @@ def create_organisation(admin, name: str) -> TenantAccount:
     db.session.flush()
     db.session.add(TenantMembership(user_id=admin.id, tenant_id=tenant.id, role="owner"))
     subscriptions.current_subscription(tenant.id)
-    record_audit(admin.id, "tenant_account", tenant.id, "organisation_created", after={"name": name})
-    record_audit(admin.id, "tenant_membership", tenant.id, "member_added",
+    _audit(origin, admin.id, "tenant_account", tenant.id, "organisation_created", after={"name": name})
+    _audit(origin, admin.id, "tenant_membership", tenant.id, "member_added",
                  after={"user_id": str(admin.id), "role": "owner"})
     db.session.commit()
     return tenant
@@ -243,7 +249,8 @@ def _check_assignable(actor_membership: TenantMembership, role: str) -> None:
         raise Forbidden("Only an owner can make someone an owner.")
 
 
-def create_invite(actor, tenant_id: uuid.UUID, email: str, role: str) -> InviteResult:
+def create_invite(actor, tenant_id: uuid.UUID, email: str, role: str, *,
+                  origin: Origin | None = None) -> InviteResult:
     """Invite `email` into the organisation with `role` (owners and admins; only owners give
     ownership). Mailed when a mail server is set, else the link is returned to copy. Refused past
     the plan's member limit. Audited."""
@@ -261,7 +268,7 @@ def create_invite(actor, tenant_id: uuid.UUID, email: str, role: str) -> InviteR
     token = _draw_token(invite)
     db.session.add(invite)
     db.session.flush()
-    record_audit(actor.id, "tenant_invite", invite.id, "invite_created",
+    _audit(origin, actor.id, "tenant_invite", invite.id, "invite_created",
                  after={"tenant_id": str(tenant_id), "email": email, "role": role})
     link = None
     if mail.is_configured():
@@ -305,7 +312,7 @@ def find_invite(token: str) -> TenantInvite:
     return invite
 
 
-def accept_invite(user, token: str) -> TenantMembership:
+def accept_invite(user, token: str, *, origin: Origin | None = None) -> TenantMembership:
     """Join the organisation a link invites to, with its role; the link is used up (once, even when
     clicked twice at the same moment). Someone already a member keeps their role and the link stays
     open. Refused past the plan's member limit. Audited."""
@@ -330,14 +337,14 @@ def accept_invite(user, token: str) -> TenantMembership:
     except IntegrityError:  # joined a moment ago through another link
         db.session.rollback()
         return membership_of(user.id, tenant_id)
-    record_audit(user.id, "tenant_invite", invite.id, "invite_accepted", after={"tenant_id": str(tenant_id)})
-    record_audit(user.id, "tenant_membership", membership.id, "member_added",
+    _audit(origin, user.id, "tenant_invite", invite.id, "invite_accepted", after={"tenant_id": str(tenant_id)})
+    _audit(origin, user.id, "tenant_membership", membership.id, "member_added",
                  after={"tenant_id": str(tenant_id), "user_id": str(user.id), "role": invite.role})
     db.session.commit()
     return membership
 
 
-def revoke_invite(actor, tenant_id: uuid.UUID, invite_id: uuid.UUID) -> None:
+def revoke_invite(actor, tenant_id: uuid.UUID, invite_id: uuid.UUID, *, origin: Origin | None = None) -> None:
     """Withdraw an open invitation (owners and admins); audited."""
     require_role(actor, tenant_id, MANAGING_ROLES)
     invite = db.session.get(TenantInvite, invite_id)
@@ -345,7 +352,7 @@ def revoke_invite(actor, tenant_id: uuid.UUID, invite_id: uuid.UUID) -> None:
         raise NotFound("There is no such invitation.")
     if invite.status == "active":
         invite.status, invite.revoked_at = "revoked", utcnow()
-        record_audit(actor.id, "tenant_invite", invite.id, "invite_revoked", after={"tenant_id": str(tenant_id)})
+        _audit(origin, actor.id, "tenant_invite", invite.id, "invite_revoked", after={"tenant_id": str(tenant_id)})
     db.session.commit()
 
 
@@ -368,7 +375,8 @@ def _check_may_manage(actor_membership: TenantMembership, target: TenantMembersh
         raise Forbidden("Only an owner can change another owner.")
 
 
-def change_role(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID, role: str) -> TenantMembership:
+def change_role(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID, role: str, *,
+                origin: Origin | None = None) -> TenantMembership:
     """Give a member another role (owners and admins; owners only by owners); the last owner stays. Audited."""
     acting = require_role(actor, tenant_id, MANAGING_ROLES)
     target = _member_in(tenant_id, membership_id)
@@ -379,14 +387,14 @@ def change_role(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID, role: str
     if target.role == "owner" and role != "owner" and _owner_count(tenant_id) <= 1:
         raise Conflict("An organisation needs an owner: make someone else owner first.")
     if target.role != role:
-        record_audit(actor.id, "tenant_membership", target.id, "member_role_changed",
+        _audit(origin, actor.id, "tenant_membership", target.id, "member_role_changed",
                      before={"role": target.role}, after={"role": role, "tenant_id": str(tenant_id)})
         target.role = role
     db.session.commit()
     return target
 
 
-def remove_member(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID) -> None:
+def remove_member(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID, *, origin: Origin | None = None) -> None:
     """Take a member out (owners and admins; owners only by owners); the last owner stays. Audited.
     Their conversations billed here bill nowhere until they choose again (sending is refused)."""
     acting = require_role(actor, tenant_id, MANAGING_ROLES)
@@ -396,14 +404,14 @@ def remove_member(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID) -> None
         raise Conflict("The owner of a personal organisation cannot be removed.")
     if target.role == "owner" and _owner_count(tenant_id) <= 1:
         raise Conflict("An organisation needs an owner: make someone else owner first.")
-    record_audit(actor.id, "tenant_membership", target.id, "member_removed",
+    _audit(origin, actor.id, "tenant_membership", target.id, "member_removed",
                  before={"tenant_id": str(tenant_id), "user_id": str(target.user_id), "role": target.role})
     db.session.delete(target)
     db.session.commit()
 
 
 def set_member_cap(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID, *, monthly_tokens: int | None,
-                   monthly_cost_micros: int | None) -> TenantMembership:
+                   monthly_cost_micros: int | None, origin: Origin | None = None) -> TenantMembership:
     """Cap what one member may spend in the organisation per calendar month (None: no cap). Audited."""
     acting = require_role(actor, tenant_id, MANAGING_ROLES)
     target = _member_in(tenant_id, membership_id)
@@ -414,7 +422,7 @@ def set_member_cap(actor, tenant_id: uuid.UUID, membership_id: uuid.UUID, *, mon
     before = {"monthly_tokens": target.monthly_token_cap, "monthly_cost_micros": target.monthly_cost_cap_micros}
     after = {"monthly_tokens": monthly_tokens, "monthly_cost_micros": monthly_cost_micros}
     if before != after:
-        record_audit(actor.id, "tenant_membership", target.id, "member_cap_changed", before=before,
+        _audit(origin, actor.id, "tenant_membership", target.id, "member_cap_changed", before=before,
                      after={**after, "tenant_id": str(tenant_id)})
         target.monthly_token_cap, target.monthly_cost_cap_micros = monthly_tokens, monthly_cost_micros
     db.session.commit()

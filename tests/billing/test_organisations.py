@@ -104,8 +104,11 @@ def test_owners_and_admins_manage_members_and_every_change_is_audited(app, login
         db.session.add(TenantMembership(user_id=user.id, tenant_id=tenant.id, role=role))
     db.session.commit()
     target = organisations.membership_of(member.id, tenant.id)
+    target_id = str(target.id)
     base = f"/organisations/{tenant.id}/members/{target.id}"
     assert owner.post(f"{base}/role", data={"role": "viewer"}).status_code == 303
+    with pytest.raises(organisations.ValidationFailed):  # PostgreSQL refuses NUL in text: never sent to it
+        organisations.create_invite(owner.user, tenant.id, "a\x00b@example.org", "member")
     assert owner.post(f"{base}/cap", data={"monthly_tokens": "5000", "monthly_cost": "2.50"}).status_code == 303
     db.session.expire_all()
     assert (target.role, target.monthly_token_cap, target.monthly_cost_cap_micros) == ("viewer", 5000, 2_500_000)
@@ -121,6 +124,9 @@ def test_owners_and_admins_manage_members_and_every_change_is_audited(app, login
     assert owner.post(f"{base}/remove").status_code == 303
     assert organisations.membership_of(member.id, tenant.id) is None
     assert {"member_role_changed", "member_cap_changed", "member_removed"} <= set(_actions())
+    removed = db.session.scalar(select(AuditLog).where(AuditLog.action == "member_removed"))
+    assert (removed.user_id, removed.entity_id, removed.ip_address) == (owner.user.id, target_id, "127.0.0.1")
+    assert removed.changes["before"]["user_id"] == str(member.id)
 
     no_csrf = owner.client.post(f"/organisations/{tenant.id}/invites",
                                 data={"email": "a@example.org", "role": "member"})
@@ -185,3 +191,7 @@ def test_a_conversation_bills_only_where_its_owner_may_send(app, login_as):
     assert forged.status_code == 404
     db.session.expire_all()
     assert conversation.tenant_id == tenant.id
+    organisations.remove_member(admin, tenant.id, organisations.membership_of(page.user.id, tenant.id).id)
+    assert "can no longer bill" in page.get(f"/chat/{conversation.id}").get_data(as_text=True)
+    refused = page.post(f"/chat/{conversation.id}/messages", data={"content": "still here?"})
+    assert refused.status_code == 404
