@@ -73,3 +73,27 @@ def test_counters_equal_the_calls_exactly_under_30_parallel_sends(app):
     assert [(day.day, day.tokens, day.messages) for day in chart] == [
         (today - timedelta(days=1), 0, 0), (today, tokens, SENDS)]
     assert organisations.billable_organisations(user)[0][0].id == tenant_id
+
+
+def test_metering_adds_three_statements_to_a_recorded_call(app):
+    """record() is on every answer's path: billing adds one query and two upserts, whatever the history."""
+    from decimal import Decimal
+
+    from app.chat.model_requests import record
+    from app.llm.base import Usage
+    from tests.conftest import count_queries
+    from tests.factories import make_conversation
+
+    user = make_user()
+    model = make_model("Priced", prices=(2, 4, 0))
+    conversation = make_conversation(user, messages=2, model=model)
+    with count_queries(app) as statements:
+        record(ModelRequest(user_id=user.id, chat_id=conversation.id, model_name=model.model_id, provider="echo",
+                            requested_at=utcnow(), status="success"), Usage(1000, 500), model)
+    billing = [s for s in statements if "tenant_subscriptions" in s or "usage_counters" in s
+               or "subscription_usage" in s]
+    assert len(billing) == 3
+    db.session.commit()
+    call = db.session.scalar(select(ModelRequest).where(ModelRequest.chat_id == conversation.id))
+    assert call.tenant_id == subscriptions.personal_organisation(user.id).id
+    assert metering.micros(call.total_cost_usd) == 4000 == metering.micros(Decimal("0.004"))
