@@ -10,43 +10,87 @@ Followers still read every STREAM_FALLBACK_POLL_SECONDS, so a lost notification 
 never text. The listener starts on the first follow, never in create_app (nor in gunicorn's master)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 import uuid
 import weakref
+from collections import deque
+from dataclasses import dataclass
 
 import psycopg
 from flask import current_app
-from sqlalchemy import String, cast, func, text
+from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
 
 CHANNEL = "studio_messages"
+PIECES_KEPT = 64  # a follower further behind than this many wake-ups reads the row instead
+MAX_PAYLOAD_BYTES = 7000  # PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more
 RECONNECT_WAIT_SECONDS = (0.5, 30.0)  # first and longest wait before the listener connects again
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Piece:
+    """What one flush appended: `text` at character `text_at` of the answer, `reasoning` at
+    `reasoning_at` of its reasoning. A follower whose offsets are within reach appends it as it is."""
+    text_at: int
+    text: str
+    reasoning_at: int
+    reasoning: str
+
+    def payload(self, message_id: uuid.UUID) -> str:
+        """`<message id> <JSON>`, or the message id alone when the piece is too long to travel."""
+        payload = f"{message_id} " + json.dumps([self.text_at, self.text, self.reasoning_at, self.reasoning],
+                                                separators=(",", ":"))
+        return payload if len(payload.encode()) <= MAX_PAYLOAD_BYTES else str(message_id)
+
+    @classmethod
+    def parse(cls, data: str) -> Piece | None:
+        try:
+            text_at, text, reasoning_at, reasoning = json.loads(data)
+        except (ValueError, TypeError):
+            return None
+        if not (isinstance(text_at, int) and isinstance(reasoning_at, int)
+                and isinstance(text, str) and isinstance(reasoning, str)):
+            return None
+        return cls(text_at, text, reasoning_at, reasoning)
+
+
 class Signal:
     """One message's wake-ups in this process: a counter that only goes up, and a condition to wait on.
-    A follower notes `version` before it reads, then waits for a change, so no wake-up falls between."""
+    A follower notes `version` before it reads, then waits for a change, so no wake-up falls between.
+    Each wake-up may carry the piece of text it announces (see `Piece`); the last PIECES_KEPT are
+    kept, so a follower can take them instead of reading the row."""
 
-    __slots__ = ("_condition", "version", "__weakref__")
+    __slots__ = ("_condition", "version", "_pieces", "__weakref__")
 
     def __init__(self):
         self._condition = threading.Condition(threading.Lock())
         self.version = 0
+        self._pieces: deque[tuple[int, Piece | None]] = deque(maxlen=PIECES_KEPT)
 
-    def wake(self) -> None:
+    def wake(self, piece: Piece | None = None) -> None:
         with self._condition:
             self.version += 1
+            self._pieces.append((self.version, piece))
             self._condition.notify_all()
 
     def wait(self, seen: int, timeout: float) -> bool:
         """Wait until woken after `seen` (True) or for `timeout` seconds (False)."""
         with self._condition:
             return self._condition.wait_for(lambda: self.version != seen, timeout)
+
+    def pieces_after(self, seen: int) -> tuple[int, list[Piece] | None]:
+        """The version now and the pieces announced since `seen`, oldest first; None instead of the
+        pieces when one of those wake-ups carried none or is no longer kept (then read the row)."""
+        with self._condition:
+            newer = [(version, piece) for version, piece in self._pieces if version > seen]
+            complete = len(newer) == self.version - seen and all(piece is not None for _, piece in newer)
+            return self.version, [piece for _, piece in newer] if complete else None
 
 
 # A signal lives as long as a follower holds it: the registry forgets messages nobody follows.
@@ -79,22 +123,32 @@ def send(session, message_id: uuid.UUID) -> None:
         session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": str(message_id)})
 
 
-def notify_clause(message_id_column):
-    """`pg_notify` for the message in a column, to select in the statement that changed it (PostgreSQL)."""
-    return func.pg_notify(CHANNEL, cast(message_id_column, String))
+def notify_clause(message_id: uuid.UUID, piece: Piece | None = None):
+    """`pg_notify` for one message (with the piece of text just appended, when it fits), to select in
+    the statement that changed it (PostgreSQL): sent when, and only if, that statement commits."""
+    return func.pg_notify(CHANNEL, piece.payload(message_id) if piece is not None else str(message_id))
 
 
-def sent(session, message_id: uuid.UUID) -> None:
+def sent(session, message_id: uuid.UUID, piece: Piece | None = None) -> None:
     """After that transaction committed: on other databases (one host), wake this process's followers."""
     if session.get_bind().dialect.name != "postgresql":
-        wake(message_id)
+        wake(message_id, piece)
 
 
-def wake(message_id: uuid.UUID | str) -> None:
+def wake(message_id: uuid.UUID | str, piece: Piece | None = None) -> None:
     """Wake the followers of one message in this process, if any."""
     signal = _signals.get(str(message_id))
     if signal is not None:
-        signal.wake()
+        signal.wake(piece)
+
+
+def received(payload: str) -> None:
+    """A notification's payload: `<message id>` or `<message id> <piece>`. The piece is parsed only
+    when someone here follows that message."""
+    message_id, _, data = payload.partition(" ")
+    signal = _signals.get(message_id)
+    if signal is not None:
+        signal.wake(Piece.parse(data) if data else None)
 
 
 def wake_all() -> None:
@@ -130,7 +184,7 @@ class _Listener(threading.Thread):
                     wait = RECONNECT_WAIT_SECONDS[0]
                     wake_all()
                     for notification in connection.notifies():
-                        wake(notification.payload)
+                        received(notification.payload)
             except psycopg.Error as error:
                 log.warning("stream notifications: listener lost its connection (%s); followers poll meanwhile", error)
             with _registry_lock:

@@ -158,7 +158,8 @@ def generate_answer(message_id: uuid.UUID) -> None:
                     or since_flush >= idle_flush_seconds:
                 last_flush = time.monotonic()
                 text, reasoning = "".join(text_parts), "".join(reasoning_parts)
-                state = _flush(message_id, text[saved_text:], reasoning[saved_reasoning:])
+                state = _flush(message_id, text[saved_text:], reasoning[saved_reasoning:],
+                               at=(saved_text, saved_reasoning))
                 saved_text, saved_reasoning, pending = len(text), len(reasoning), 0
                 if state != "continue":
                     outcome = "stopped" if state == "stop" else "gone"
@@ -277,13 +278,15 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
     db.session.commit()
 
 
-def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str) -> str:
+def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str, at: tuple[int, int] | None = None) -> str:
     """Append the new text to the row and beat the heartbeat, in one statement whose cost does not
     grow with the answer (`content || :new`); wake the followers when there is new text; say whether
     to continue, stop, or give up (deleted).
 
     One round trip: the statement runs on its own (autocommit, so no BEGIN and COMMIT around it) and
-    on PostgreSQL carries its NOTIFY (a CTE), which is delivered when that statement commits."""
+    on PostgreSQL carries its NOTIFY (a CTE), which is delivered when that statement commits. With
+    `at` (the lengths of text and reasoning the row held before), the wake-up carries the new text
+    too, so followers in every process append it without reading the row."""
     if db.session().in_transaction():
         db.session.commit()  # anything the generator's session holds is saved first, as before
     values = {"heartbeat_at": utcnow()}
@@ -292,15 +295,18 @@ def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str) -> str:
     if new_reasoning:
         values["reasoning_content"] = func.coalesce(Message.reasoning_content, "") + new_reasoning
     statement = (update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
-                 .returning(Message.id, Message.stop_requested_at))
+                 .returning(Message.stop_requested_at))
+    has_news = bool(new_text or new_reasoning)
+    piece = notify.Piece(at[0], new_text, at[1], new_reasoning) if has_news and at is not None else None
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if connection.dialect.name == "postgresql" and (new_text or new_reasoning):
+        if connection.dialect.name == "postgresql" and has_news:
             flushed = statement.cte("flushed")
-            row = connection.execute(select(flushed.c.stop_requested_at, notify.notify_clause(flushed.c.id))).first()
+            row = connection.execute(select(flushed.c.stop_requested_at,
+                                            notify.notify_clause(message_id, piece))).first()
         else:
             row = connection.execute(statement).first()
-    if (new_text or new_reasoning) and row is not None:
-        notify.sent(db.session, message_id)
+    if has_news and row is not None:
+        notify.sent(db.session, message_id, piece)
     if row is None:
         return "gone"
     return "stop" if row.stop_requested_at is not None else "continue"
@@ -400,9 +406,26 @@ def _read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
             .where(Message.id == message_id)).one_or_none()
 
 
+def _progress_from(pieces: list[notify.Piece], text_offset: int, reasoning_offset: int):
+    """What `_read_progress` would say, from the pieces the wake-ups carried, when they continue the
+    follower's text without a gap (else None: read the row). The answer is still being written."""
+    new_text, new_reasoning = [], []
+    for piece in pieces:
+        if piece.text_at > text_offset or piece.reasoning_at > reasoning_offset:
+            return None  # a piece this follower never got (sent before it subscribed, or too long)
+        text = piece.text[text_offset - piece.text_at:]
+        reasoning = piece.reasoning[reasoning_offset - piece.reasoning_at:]
+        new_text.append(text)
+        new_reasoning.append(reasoning)
+        text_offset += len(text)
+        reasoning_offset += len(reasoning)
+    return "streaming", None, text_offset, "".join(new_text), reasoning_offset, "".join(new_reasoning)
+
+
 def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: int, render_final):
     """Yield SSE events: the text after the offsets, new text as it is written, then `done` with
-    the final message HTML from `render_final(message)`."""
+    the final message HTML from `render_final(message)`. The row is read at the start, at each
+    fallback poll and when a wake-up did not bring the text itself (see notify.Piece)."""
     # The request's session (the user, the conversation) let go of its connection: an open stream
     # holds none between its reads, so hundreds of them share a small pool.
     db.session.rollback()
@@ -411,9 +434,9 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
     live = LiveAnswer.resume(message_id, text_offset)
     fallback_seconds = current_app.config["STREAM_FALLBACK_POLL_SECONDS"]
     signal = notify.subscribe(message_id)  # None when notifications are off: then only the slow poll
+    seen = signal.version if signal else 0  # noted before reading, so a wake-up meanwhile is not lost
+    progress = _read_progress(message_id, text_offset, reasoning_offset)
     while True:
-        seen = signal.version if signal else 0  # noted before reading, so a wake-up meanwhile is not lost
-        progress = _read_progress(message_id, text_offset, reasoning_offset)
         if progress is None:
             yield sse_frame("done", "")
             return
@@ -447,7 +470,15 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
         if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
+        progress = None
         if signal:
-            signal.wait(seen, fallback_seconds)
+            if signal.wait(seen, fallback_seconds):
+                version, pieces = signal.pieces_after(seen)
+                if pieces is not None:
+                    progress = _progress_from(pieces, text_offset, reasoning_offset)
+                    seen = version if progress is not None else seen
         else:
             time.sleep(fallback_seconds)
+        if progress is None:  # the fallback poll, or a wake-up without its text: read the row
+            seen = signal.version if signal else 0
+            progress = _read_progress(message_id, text_offset, reasoning_offset)
