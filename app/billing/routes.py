@@ -34,7 +34,7 @@ def _tenant_id_arg(text: str | None) -> uuid.UUID | None:
 def _private(response):
     response = make_response(response)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Vary"] = "HX-Request"
+    response.vary.add("HX-Request")
     return response
 
 

@@ -193,3 +193,18 @@ def test_with_stripe_configured_owners_are_offered_checkout_and_viewers_are_not(
     assert 'name="plan_code" value="enterprise"' not in html
     viewer_page = _signed_in(app, people["viewer"]).get(f"/billing?org={tenant.id}").get_data(as_text=True)
     assert "/billing/checkout" not in viewer_page
+
+
+def test_only_an_https_link_to_stripes_copy_of_an_invoice_is_shown(app):
+    tenant, people = organisation_with_roles()
+    put_on_plan(tenant.id, "team")
+    invoice = db.session.scalar(select(SubscriptionInvoice).where(SubscriptionInvoice.tenant_id == tenant.id))
+    invoice.hosted_invoice_url = "javascript:alert(1)"
+    db.session.commit()
+    owner = _signed_in(app, people["owner"])
+    for path in (f"/billing?org={tenant.id}", f"/billing/invoices/{invoice.id}"):
+        assert "javascript:" not in owner.get(path).get_data(as_text=True)
+    invoice.hosted_invoice_url = "https://invoice.stripe.com/i/acct_1/test_1"
+    db.session.commit()
+    assert 'href="https://invoice.stripe.com/i/acct_1/test_1"' in owner.get(
+        f"/billing/invoices/{invoice.id}").get_data(as_text=True)
