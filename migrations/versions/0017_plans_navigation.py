@@ -1,0 +1,37 @@
+"""Navigation: "Plans" (/admin/plans) under Admin, where site admins edit plans and mark invoices paid
+(issue 12, billing pages). Data only.
+
+Revision ID: 0017
+Revises: 0016 (for now the newest of 0015-0016 present, see down_revision)
+"""
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0017'
+# 0016 is the billing core's number, written at the same time as this one; until it exists this
+# revision follows 0015, so the chain never breaks (as 0019 does for 0015-0018).
+down_revision = max(path.name[:4] for path in Path(__file__).parent.glob("001[5-6]_*.py"))
+branch_labels = None
+depends_on = None
+
+LINK = "/admin/plans"
+
+
+def upgrade():
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT 1 FROM navigation_items WHERE link = :link"), {"link": LINK}).first():
+        return  # an admin added it by hand already
+    # Under the seeded "Admin" item when it is still there, after its other children.
+    parent = bind.execute(sa.text(
+        "SELECT id FROM navigation_items WHERE link = '/admin' AND parent_id IS NULL ORDER BY id LIMIT 1")).scalar()
+    bind.execute(sa.text(
+        "INSERT INTO navigation_items (label, icon, link, parent_id, requires_role, position, is_active, type) "
+        "VALUES ('Plans', 'card', :link, :parent, 'admin', 150, :active, 'link')"),
+        {"link": LINK, "parent": parent, "active": True})
+
+
+def downgrade():
+    op.get_bind().execute(sa.text("DELETE FROM navigation_items WHERE link = :link AND label = 'Plans'"),
+                          {"link": LINK})
