@@ -114,7 +114,7 @@ def test_quoted_phrases_keep_word_order_and_minus_leaves_out(login_as):
     conversation = make_conversation(person.user)
     write(conversation, "user", "the heat pump is quiet")
     write(conversation, "user", "pump the heat up, said the gas boiler")
-    for query in ['"heat pump"', "heat -gas", 'heat -"gas boiler"']:
+    for query in ['"heat pump"', "heat -gas", 'heat -"gas boiler"', '"heat pu']:
         found = snippets(person, query)
         assert len(found) == 1 and "is quiet" in found[0], query
     assert len(snippets(person, "heat pump")) == 2
