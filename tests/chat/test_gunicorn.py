@@ -42,7 +42,9 @@ def gunicorn_server(request, app, database_url, tmp_path):
            "STUDIO_STREAM_NOTIFY": "1" if request.param == "notify" else "0",
            "STUDIO_STREAM_FALLBACK_POLL_SECONDS": fallback_poll_seconds(request.param, database_url)}
     logging = ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s"]
-    with running_gunicorn([*production_arguments(), *logging], env, startup_seconds=20) as base_url:
+    # /healthz is polled, so a quick start is not slowed; the long limit keeps a busy machine (20 s was
+    # missed under load) from failing the test.
+    with running_gunicorn([*production_arguments(), *logging], env, startup_seconds=90) as base_url:
         yield base_url, access_log
 
 
