@@ -35,16 +35,17 @@ def production_arguments() -> list[str]:
 
 
 @contextmanager
-def running_gunicorn(arguments: list[str], env: dict[str, str], startup_seconds: float = 30) -> Iterator[str]:
+def running_gunicorn(arguments: list[str], env: dict[str, str], startup_seconds: float = 90) -> Iterator[str]:
     """Studio under gunicorn with `arguments` (bind and app added here); yields its base URL once
-    /healthz answers, and stops it at the end (the test fails if it never starts)."""
+    /healthz answers (polled: a long limit costs nothing, and a loaded machine needed over 30 s), and
+    stops it at the end (the test fails if it never starts)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *arguments, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.time() + startup_seconds
-    while time.time() < deadline:
+    while time.time() < deadline and process.poll() is None:  # a gunicorn that exited fails at once
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 break
