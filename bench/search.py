@@ -152,7 +152,8 @@ def seed_dormant(app, messages: int) -> uuid.UUID:
 QUERIES = {  # label: (text, the dormant searcher's?)
     "rare word": (word(15_000), False),
     "common word": (word(1), False),
-    "two words": (f"{word(5)} {word(40)}", False),
+    "two words": (f"{word(5)} {word(40)}", False),  # the last word is being typed: a prefix
+    "two whole words": (f'{word(5)} "{word(40)}"', False),  # quoted: no prefix
     "prefix (typing)": ("w123", False),
     "\"phrase\"": (f'"{word(1)} {word(2)}"', False),
     "word -excluded": (f"{word(5)} -{word(1)}", False),
