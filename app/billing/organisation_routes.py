@@ -55,7 +55,7 @@ def _show(tenant_id: uuid.UUID, invite_form=None, new_link: str | None = None, l
     tenant = organisations.get_organisation(tenant_id)
     page = page_number()
     members, has_more = organisations.members_page(tenant_id, page)
-    can_manage = membership.role in MANAGING_ROLES
+    can_manage = membership.role in MANAGING_ROLES or user.role == "admin"  # site admins may manage any
     invite_form = invite_form or InviteForm(formdata=None)
     invite_form.role.choices = [choice for choice in ROLE_CHOICES
                                 if choice[0] != "owner" or membership.role == "owner"]
