@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,6 +115,46 @@ def postgres_template(postgres_server, worker_id) -> str:
     return name
 
 
+class PostgresDatabases:
+    """Each test's PostgreSQL database, copied from the template one test ahead and dropped after it,
+    both on a background thread: the test does not wait for the copy (~0.1 s each, over 200 tests)."""
+
+    def __init__(self, server: str, template: str):
+        self.server, self.template = server, template
+        self.background = ThreadPoolExecutor(max_workers=1)  # one at a time: a copy after the drops before it
+        self.next = self.background.submit(self._create)
+
+    def _create(self) -> str:
+        name = f"studio_test_{os.getpid()}_{next(_database_numbers)}"
+        with _admin_connection(self.server) as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template} STRATEGY FILE_COPY")
+        return name
+
+    def _drop(self, name: str) -> None:
+        with _admin_connection(self.server) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def take(self) -> str:
+        """A fresh copy of the template for one test (and the next one started)."""
+        name = self.next.result()
+        self.next = self.background.submit(self._create)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self.background.submit(self._drop, name)
+
+    def close(self) -> None:
+        self.give_back(self.next.result())
+        self.background.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server, postgres_template):
+    databases = PostgresDatabases(postgres_server, postgres_template)
+    yield databases
+    databases.close()
+
+
 def databases_for(mark) -> list[str]:
     """The databases a test runs on: all allowed ones when marked `postgres` (only PostgreSQL with
     `postgres(only=True)`), else just one: SQLite when allowed, as most tests do not depend on it."""
@@ -139,14 +180,10 @@ def database_url(request, tmp_path):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    server = request.getfixturevalue("postgres_server")
-    template = request.getfixturevalue("postgres_template")
-    name = f"studio_test_{os.getpid()}_{next(_database_numbers)}"
-    with _admin_connection(server) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
-    yield f"{server}/{name}"
-    with _admin_connection(server) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    databases = request.getfixturevalue("postgres_databases")
+    name = databases.take()
+    yield f"{databases.server}/{name}"
+    databases.give_back(name)
 
 
 class IsolatedClient(FlaskClient):
