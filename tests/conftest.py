@@ -172,6 +172,31 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("database_url", databases_for(mark), indirect=True)
 
 
+# The longest tests (10 s to a minute each), slowest first. xdist hands tests out in collection order
+# as workers free up; started last, one of these kept a worker busy alone while the other sat idle.
+LONGEST_FIRST = (
+    "tests/transfer/test_large_import.py",
+    "tests/security/test_crafted_input.py::test_every_field_of_every_route",
+    "tests/security/test_crafted_input.py::test_no_route_answers_500",
+    "tests/browser/test_accessibility.py",
+    "tests/chat/test_gunicorn.py",
+    "tests/admin/test_admin_console.py::test_roll_ups_equal_the_raw_rows",
+    "tests/browser/test_import_flows.py",
+    "tests/browser/test_admin_looks.py",
+    "tests/projects/test_access_and_gauntlet.py::test_another_users_project_is_404",
+    "tests/browser/test_postgres_smoke.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """The LONGEST_FIRST tests first, in that order; the others keep theirs."""
+    def rank(item) -> int:
+        return next((number for number, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+                    len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
+
 @pytest.fixture
 def database_url(request, tmp_path):
     """A fresh, migrated database for one test."""
