@@ -113,20 +113,41 @@ def _tenant_and_subscription(call) -> tuple[uuid.UUID, uuid.UUID, tuple[datetime
     return tenant_id, subscription.id, (subscription.current_period_start, subscription.current_period_end)
 
 
-def meter_call(call) -> None:
-    """Bill a recorded provider call (tokens and cost already set) to its organisation: sets
-    `call.tenant_id` and adds to the subscription's period and the day/month counters. Part of the
-    caller's transaction; three statements on the usual path."""
+@dataclass(frozen=True)
+class Billing:
+    """Where a call is billed: its organisation and that organisation's current subscription period."""
+    tenant_id: uuid.UUID
+    subscription_id: uuid.UUID
+    period: tuple[datetime, datetime]
+
+
+def prepare(call) -> Billing | None:
+    """Find the organisation and period a call bills to and set `call.tenant_id` (one query, no
+    write on the usual path); None when the call belongs to nobody (its user and chat deleted)."""
     found = _tenant_and_subscription(call)
     if found is None:
-        return
+        return None
     tenant_id, subscription_id, period = found
     call.tenant_id = tenant_id
+    return Billing(tenant_id, subscription_id, period)
+
+
+def add(billing: Billing | None, call) -> None:
+    """Add a priced call (tokens and cost set) to its subscription's period and the day/month
+    counters: two upserts. Callers run this after updating the call's conversation, so every
+    transaction takes the conversation's row before the counters' (no deadlock with a send)."""
+    if billing is None:
+        return
     at = call.responded_at or utcnow()
     cost = micros(call.total_cost_usd)
-    _add_to_subscription(subscription_id, period, call.total_tokens or 0, cost, at)
-    _add_to_counters(tenant_id, call.user_id, at, input_tokens=call.input_tokens or 0,
+    _add_to_subscription(billing.subscription_id, billing.period, call.total_tokens or 0, cost, at)
+    _add_to_counters(billing.tenant_id, call.user_id, at, input_tokens=call.input_tokens or 0,
                      output_tokens=call.output_tokens or 0, cost_micros=cost, requests=1)
+
+
+def meter_call(call) -> None:
+    """Bill a priced provider call to its organisation (prepare, then add) in the caller's transaction."""
+    add(prepare(call), call)
 
 
 def count_message(tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:

@@ -56,11 +56,12 @@ def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at:
     call.total_tokens = call.input_tokens + call.output_tokens
     call.reasoning_tokens = usage.reasoning_tokens if usage else None  # already in output_tokens and their cost
     call.input_cost_usd, call.output_cost_usd, call.total_cost_usd = cost.input_usd, cost.output_usd, cost.total_usd
-    metering.meter_call(call)  # billed to its organisation (sets call.tenant_id), in this same transaction
+    billing = metering.prepare(call)  # the organisation it bills to (sets call.tenant_id)
     db.session.add(call)
     usage_rollups.add_call(call)  # the day's roll-up row, in this same transaction
     if call.chat_id is not None:
         add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at)
+    metering.add(billing, call)  # its organisation's counters, after the conversation's row (lock order)
     return cost
 
 

@@ -339,12 +339,9 @@ def _claim_answer_slot(user_id: uuid.UUID) -> None:
                            retry_after_seconds=ANSWER_SLOT_RETRY_AFTER_SECONDS)
 
 
-def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions,
-                           tenant_id: uuid.UUID) -> Message:
-    """The answer to stream into, once the person has a free slot (every way of asking comes here);
-    counted as one message asked of the organisation `tenant_id` (billing's messages per day)."""
+def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
+    """The answer to stream into, once the person has a free slot (every way of asking comes here)."""
     _claim_answer_slot(conversation.user_id)
-    metering.count_message(tenant_id, conversation.user_id)
     message = Message(conversation_id=conversation.id, user_id=conversation.user_id, role="assistant", content="",
                       model_id=model.id,
                       status="streaming", heartbeat_at=utcnow())
@@ -354,10 +351,14 @@ def _new_assistant_message(conversation: Conversation, model: AIModel, options: 
     return message
 
 
-def _touch(conversation: Conversation, added_messages: int) -> None:
+def _touch(conversation: Conversation, added_messages: int, tenant_id: uuid.UUID) -> None:
+    """Mark the conversation active with its new messages, and count the answer asked for against the
+    organisation `tenant_id` (billing's messages per day): the conversation's row first, then the
+    counters, the order in which every provider call's record() takes them too."""
     now = utcnow()
     db.session.execute(update(Conversation).where(Conversation.id == conversation.id).values(
         message_count=Conversation.message_count + added_messages, last_message_at=now, last_activity_at=now))
+    metering.count_message(tenant_id, conversation.user_id)
 
 
 def start_conversation(user, model_id: int | None, text: str, options: GenerationOptions, client_request_id: str | None,
@@ -388,8 +389,8 @@ def start_conversation(user, model_id: int | None, text: str, options: Generatio
             Conversation.user_id == user.id, Conversation.client_request_id == client_request_id)), None
     db.session.add(Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text))
     db.session.flush()
-    assistant = _new_assistant_message(conversation, model, options, tenant_id)
-    _touch(conversation, 2)
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 2, tenant_id)
     db.session.commit()
     return conversation, assistant
 
@@ -417,8 +418,8 @@ def send_message(user, conversation: Conversation, model_id: int | None, text: s
         db.session.rollback()
         return None, None
     conversation.model_id = model.id
-    assistant = _new_assistant_message(conversation, model, options, tenant_id)
-    _touch(conversation, 2)
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 2, tenant_id)
     db.session.commit()
     return user_message, assistant
 
@@ -443,10 +444,10 @@ def regenerate_last_answer(user, conversation: Conversation, model_id: int | Non
     if last_user is None:
         raise ValidationFailed("There is no message to answer yet.")
     conversation.model_id = model.id
-    assistant = _new_assistant_message(conversation, model, options, tenant_id)
+    assistant = _new_assistant_message(conversation, model, options)
     db.session.flush()
     _supersede([last_assistant], assistant)
-    _touch(conversation, 0 if last_assistant is not None else 1)
+    _touch(conversation, 0 if last_assistant is not None else 1, tenant_id)
     db.session.commit()
     return assistant
 
@@ -471,8 +472,8 @@ def edit_last_user_message(user, conversation: Conversation, model_id: int | Non
     # written shows the edited question alone, never the old answer under it.
     _supersede([last_user, last_assistant], edited)
     conversation.model_id = model.id
-    assistant = _new_assistant_message(conversation, model, options, tenant_id)
-    _touch(conversation, 1 if last_assistant is None else 0)
+    assistant = _new_assistant_message(conversation, model, options)
+    _touch(conversation, 1 if last_assistant is None else 0, tenant_id)
     db.session.commit()
     return assistant
 
