@@ -215,7 +215,7 @@ def _as_datetime(value) -> datetime:
 # The newest matches of one owner, capped, then ranked; the conversation titles and the snippets
 # are read only for the page shown (one statement). The planner picks how to find the newest
 # matches: the GIN index (leads with user_id) and a sort for rarer words, or the owner's messages
-# newest first (ix_nexus_messages_user_newest, migration 0019) until the cap for common ones.
+# newest first (ix_nexus_messages_user_newest, migration 0017) until the cap for common ones.
 POSTGRESQL_MESSAGES = (
     "WITH candidate AS MATERIALIZED ("
     "  SELECT id, conversation_id, role, created_at, search_vector FROM nexus_messages"

@@ -1,6 +1,6 @@
 """The full-text search structures that live outside the models: PostgreSQL generated `search_vector`
 columns with GIN indexes, SQLite FTS5 tables kept by triggers (migration 0005), and PostgreSQL's
-per-owner newest-first index of current messages (migration 0019)."""
+per-owner newest-first index of current messages (migration 0017)."""
 
 SEARCH_TABLE_PREFIXES = ("message_fts", "conversation_fts")
 SEARCH_COLUMNS = {("nexus_messages", "search_vector"), ("nexus_conversations", "search_vector")}

@@ -40,7 +40,7 @@ def test_an_admin_sees_every_plan_with_price_limits_and_subscribers(login_as):
     admin = login_as("admin")
     make_organisation("Northwind")
     html = admin.get("/admin/plans").get_data(as_text=True)
-    assert '<a href="/admin/plans" aria-current="page">Plans</a>' in html  # in the Admin menu (migration 0017)
+    assert '<a href="/admin/plans" aria-current="page">Plans</a>' in html  # in the Admin menu (migration 0016)
     for name, price in (("Free", "$0.00"), ("Team", "$49.00"), ("Enterprise", "$499.00")):
         assert f"<strong>{name}</strong>" in html and price in html
     assert "tokens" in html and "Northwind" in html and "No invoice is waiting for payment." in html

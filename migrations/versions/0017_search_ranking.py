@@ -4,18 +4,13 @@ index until it has enough and reads no other user's rows (without it, its only n
 the primary key over every user's messages: 1.7 s for a user whose messages are old). SQLite's FTS5
 index already holds the owner and walks rowids newest first.
 
-Revision ID: 0019
-Revises: 0018 (for now the newest of 0015-0018 present, see down_revision)
+Revision ID: 0017
+Revises: 0016
 """
-from pathlib import Path
-
 from alembic import op
 
-revision = '0019'
-# Numbers 0016-0018 were reserved for work written at the same time as this one; until they all
-# exist this revision follows the newest of 0015-0018 present, so the chain never breaks and never
-# forks. Once 0018 exists, replace this with down_revision = '0018'.
-down_revision = max(path.name[:4] for path in Path(__file__).parent.glob("001[5-8]_*.py"))
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -1,18 +1,14 @@
 """Navigation: "Plans" (/admin/plans) under Admin, where site admins edit plans and mark invoices paid
 (issue 12, billing pages). Data only.
 
-Revision ID: 0017
-Revises: 0016 (for now the newest of 0015-0016 present, see down_revision)
+Revision ID: 0016
+Revises: 0015
 """
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0017'
-# 0016 is the billing core's number, written at the same time as this one; until it exists this
-# revision follows 0015, so the chain never breaks (as 0019 does for 0015-0018).
-down_revision = max(path.name[:4] for path in Path(__file__).parent.glob("001[5-6]_*.py"))
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
