@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, func, literal, select, union_all
 
-from app.billing import metering, organisations, subscriptions
+from app.billing import charts, metering, organisations, subscriptions
 from app.billing.models import (
     SENDING_ROLES,
     PlanFeature,
@@ -85,17 +85,18 @@ def _state(used: int, soft: int | None, hard: int | None) -> str:
 
 
 def format_quantity(unit: str, value: int | None) -> str:
-    """A quantity as people read it: $1.25, 12,000 tokens, 1.5 MB."""
+    """A quantity with its unit, as people read it: "12,345 tokens", "1 member", "$1.20", "1.5 GB"."""
     if value is None:
         return "no limit"
     if unit == "usd_micros":
-        return f"${value / 1_000_000:,.2f}"
-    if unit == "bytes":
-        for size, name in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")):
-            if value >= size:
-                return f"{value / size:,.1f} {name}"
+        return charts.dollars(value)  # integer arithmetic: no float rounding of money
+    if unit == "bytes":  # binary units, as the plans' storage limits are written (500 MB = 500 x 2^20)
+        for power, name in ((40, "TB"), (30, "GB"), (20, "MB"), (10, "KB")):
+            if value >= 1 << power:
+                return f"{value / (1 << power):,.1f} {name}"
         return f"{value:,} bytes"
-    return f"{value:,} {unit}"
+    noun = {"tokens": "token", "messages": "message", "members": "member", "projects": "project"}.get(unit, unit)
+    return f"{value:,} {noun}{'' if value == 1 else 's'}"
 
 
 def used_of_limit(unit: str, used: int, limit: int | None) -> str:

@@ -40,21 +40,6 @@ def is_site_admin(user: User) -> bool:
     return user.role == "admin"
 
 
-def format_quantity(unit: str, value: int | None) -> str:
-    """A quantity with its unit, as people read it: "12,345 tokens", "$1.20", "1.5 GB"."""
-    if value is None:
-        return "no limit"
-    if unit == "usd_micros":
-        return charts.dollars(value)
-    if unit == "bytes":  # binary units, as the plans' storage limits are written (500 MB = 500 x 2^20)
-        for power, name in ((40, "TB"), (30, "GB"), (20, "MB"), (10, "KB")):
-            if value >= 1 << power:
-                return f"{value / (1 << power):,.1f} {name}"
-        return f"{value:,} bytes"
-    noun = {"tokens": "token", "messages": "message", "members": "member", "projects": "project"}.get(unit, unit)
-    return f"{value:,} {noun}{'' if value == 1 else 's'}"
-
-
 def format_money(cents: int, currency: str = "USD") -> str:
     """Cents as money: "$49.00" (other currencies carry their code)."""
     text = f"{cents // 100:,}.{cents % 100:02d}"
@@ -124,9 +109,9 @@ def limit_rows(report) -> list[LimitRow]:
         rows.append(LimitRow(
             feature_key=usage.feature_key,
             name=usage.display_name or FEATURE_NAMES.get(usage.feature_key, usage.feature_key),
-            used_text=format_quantity(usage.unit, usage.used),
-            soft_text=format_quantity(usage.unit, usage.soft_limit) if usage.soft_limit is not None else None,
-            hard_text=format_quantity(usage.unit, usage.hard_limit) if usage.hard_limit is not None else None,
+            used_text=limits.format_quantity(usage.unit, usage.used),
+            soft_text=limits.format_quantity(usage.unit, usage.soft_limit) if usage.soft_limit is not None else None,
+            hard_text=limits.format_quantity(usage.unit, usage.hard_limit) if usage.hard_limit is not None else None,
             state=usage.state, fill=fill, soft_mark=soft_mark, percent=percent))
     return rows
 

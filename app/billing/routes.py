@@ -6,7 +6,7 @@ import uuid
 
 from flask import make_response, render_template, request, url_for
 
-from app.billing import bp, invoices, organisations, overview
+from app.billing import bp, invoices, limits, organisations, overview
 from app.billing.forms import FEATURE_LABELS, ChangePlanForm
 from app.billing.models import FEATURES
 from app.core.forms import submitted_or_refuse
@@ -16,7 +16,7 @@ from app.extensions import db
 from app.security.roles import acting_user, login_required
 
 # What the billing templates format numbers, money and periods with.
-FORMATTERS = {"format_money": overview.format_money, "format_quantity": overview.format_quantity,
+FORMATTERS = {"format_money": overview.format_money, "format_quantity": limits.format_quantity,
               "period_label": invoices.period_label, "feature_names": FEATURE_LABELS,
               "feature_units": FEATURES}
 
