@@ -337,8 +337,10 @@ def main() -> None:
                              probe_cpu=(worker_cpu_seconds(process) - start["quiet_cpu"])
                              / max(1, probes - start["quiet_probes"]))
 
+            client_cpu = time.process_time()
             results, probe_times = asyncio.run(run_streams(base_url, emails, args.streams, args.timeout, args.ramp,
                                                            on_start=mark_start))
+            client_cpu = time.process_time() - client_cpu  # sign-ins included: the clients' side, not hashing
             transactions_before = start["transactions"]
             seconds = time.perf_counter() - start["clock"]
             transactions_after = pg_transactions(database.url)
@@ -369,7 +371,9 @@ def main() -> None:
                   f"{len(ok)}/{args.streams}", f"{ms(probe_times, 50)} / {ms(probe_times, 95)}, {len(probe_times)}",
                   f"{' + '.join(f'{r:.0f}' for r in rss_before)} → {' + '.join(f'{r:.0f}' for r in rss_after)}",
                   tps, f"{cpu / max(1, args.streams) * 1000:.0f}"]], title=f"{args.streams} concurrent streams")
-            print(f"# load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+            per_stream = client_cpu / max(1, args.streams) * 1000
+            print(f"# load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; this client (httpx, on the "
+                  f"same 2 cores) used {client_cpu:.1f} s of CPU, {per_stream:.0f} ms a stream")
             if errors:
                 print("# errors: " + "; ".join(errors[:5]))
         finally:
