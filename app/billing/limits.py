@@ -56,9 +56,11 @@ class LimitReached(RefusedByLimit):
 
     api_code = "insufficient_quota"
 
-    def __init__(self, message: str, feature_key: str):
+    def __init__(self, message: str, feature_key: str, tenant_id: uuid.UUID | None = None):
         super().__init__(message)
         self.feature_key = feature_key
+        # Where to see the limits and change the plan: the refusal's link.
+        self.billing_link = f"{BILLING_URL}?org={tenant_id}" if tenant_id else BILLING_URL
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ def _refusal(tenant: TenantAccount, row: LimitUsage) -> LimitReached:
     return LimitReached(
         f"Sending is paused: {whose} has reached its limit of {row.display_name.lower()} "
         f"({used_of_limit(row.unit, row.used, row.hard_limit)}). "
-        f"See {BILLING_URL} to upgrade the plan, or ask an organisation admin.", row.feature_key)
+        f"See {BILLING_URL} to upgrade the plan, or ask an organisation admin.", row.feature_key, tenant.id)
 
 
 def _send_rows(membership: TenantMembership) -> list[LimitUsage]:

@@ -14,7 +14,7 @@ from app.chat import bp, services, streaming
 from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
 from app.core.forms import submitted_or_refuse
-from app.core.pages import SIDEBAR_CHANGED, done, htmx_target, is_htmx, page_number
+from app.core.pages import SIDEBAR_CHANGED, done, htmx_target, is_htmx, page_number, toast_headers
 from app.errors import LimitReached, NotFound, ValidationFailed, refusal_headers
 from app.errors.handlers import error_response
 from app.folders import services as folder_services
@@ -256,6 +256,9 @@ def refused(error):
     not swapped) and shows a toast; the plain composer form gets its page again, with the text."""
     if isinstance(error, RateLimitExceeded):
         error = rate_limits.as_limit_reached(error)
+    billing_link = getattr(error, "billing_link", None)  # a plan's limit: where to see it and upgrade
+    if is_htmx() and billing_link:
+        return "", error.status, toast_headers(error.message, "error", link=(billing_link, "Open billing"))
     if is_htmx() or request.endpoint not in ("chat.start_chat", "chat.send_message"):
         return error_response(error.status, error.message, refusal_headers(error))
     conversation_id = request.view_args.get("conversation_id")
@@ -265,6 +268,7 @@ def refused(error):
         return error_response(error.status, error.message, refusal_headers(error))
     form = _prepare_model_choices(ComposerForm(), conversation)
     form.content.errors = [error.message]
+    form.billing_link = billing_link
     html, _ = _page(conversation, composer=form)
     return html, error.status, refusal_headers(error)
 

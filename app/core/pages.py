@@ -34,15 +34,20 @@ def render_page(page_template: str, fragments: dict[str, str] | None = None, **c
     return render_template(page_template, **context)
 
 
-def toast_trigger(message: str | None, level: str = "success", events: dict | None = None) -> dict:
-    """The HX-Trigger events that show a toast (when there is a message) and fire `events`."""
+def toast_trigger(message: str | None, level: str = "success", events: dict | None = None,
+                  link: tuple[str, str] | None = None) -> dict:
+    """The HX-Trigger events that show a toast (when there is a message) and fire `events`; `link`
+    (a same-site path, its text) adds a link after the message."""
     toast = {"toast": {"message": message, "level": level}} if message else {}
+    if toast and link:
+        toast["toast"]["link"] = {"href": link[0], "text": link[1]}
     return {**toast, **(events or {})}
 
 
-def toast_headers(message: str, level: str = "success", events: dict | None = None) -> dict[str, str]:
+def toast_headers(message: str, level: str = "success", events: dict | None = None,
+                  link: tuple[str, str] | None = None) -> dict[str, str]:
     """HX-Trigger header that shows a toast (and fires `events`); JSON-encoded so user text cannot break out."""
-    return {"HX-Trigger": json.dumps(toast_trigger(message, level, events))}
+    return {"HX-Trigger": json.dumps(toast_trigger(message, level, events, link))}
 
 
 def done(message: str | None, location: str, fragment: str | None = None,

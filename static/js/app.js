@@ -4,27 +4,34 @@
 
   var TOAST_MS = 5000;
 
-  function dismissLater(toast) {
+  function dismissLater(toast, ms) {
     setTimeout(function () {
       toast.classList.add("is-leaving");
       setTimeout(function () { toast.remove(); }, 350);
-    }, TOAST_MS);
+    }, ms || TOAST_MS);
   }
 
-  // Shows a toast; textContent so no message can inject markup.
-  function showToast(message, level) {
+  // Shows a toast; textContent so no message can inject markup. A link must be a same-site path.
+  function showToast(message, level, link) {
     var box = document.getElementById("toasts");
     if (!box || !message) return;
     var toast = document.createElement("div");
     toast.className = "toast toast-" + (["success", "error", "warning"].indexOf(level) >= 0 ? level : "info");
     toast.textContent = message;
+    if (link && typeof link.href === "string" && /^\/(?![\/\\])/.test(link.href)) {
+      var anchor = document.createElement("a");
+      anchor.href = link.href;
+      anchor.textContent = link.text || link.href;
+      toast.appendChild(document.createTextNode(" "));
+      toast.appendChild(anchor);
+    }
     box.appendChild(toast);
-    dismissLater(toast);
+    dismissLater(toast, link ? 3 * TOAST_MS : TOAST_MS);  // time to reach the link
   }
   window.studioToast = showToast;
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("#toasts .toast").forEach(dismissLater);
+    document.querySelectorAll("#toasts .toast").forEach(function (toast) { dismissLater(toast); });
     // On a desktop the menu <details> stays open; on a phone it starts closed.
     var menu = document.querySelector(".nav-menu");
     if (menu && window.matchMedia("(min-width: 761px)").matches) menu.open = true;
@@ -33,7 +40,7 @@
   // Server confirmations arrive as an HX-Trigger "toast" event.
   document.addEventListener("toast", function (event) {
     var detail = event.detail || {};
-    showToast(detail.message, detail.level);
+    showToast(detail.message, detail.level, detail.link);
   });
 
   // Error answers are not swapped by htmx; explain network failures plainly.

@@ -2,6 +2,8 @@
 soft limits warn, member caps, projects."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -40,12 +42,16 @@ def test_hard_limit_refuses_before_any_provider_call_and_records_nothing(app, lo
                              data={"content": "Keep this text", "model_id": model.id})
         assert response.status_code == 429
         html = response.get_data(as_text=True)
-        assert "Keep this text" in html and "/billing" in html and "limit of messages per day" in html
+        assert "Keep this text" in html and "limit of messages per day" in html
+        assert f'<a href="/billing?org={tenant_id}">Open billing</a>' in html  # a link, not only its path in words
 
         new_chat = page.post("/chat", data={"content": "A new one", "model_id": model.id})
         assert new_chat.status_code == 429 and "A new one" in new_chat.get_data(as_text=True)
         htmx = page.post(f"/chat/{conversation.id}/messages", data={"content": "x", "model_id": model.id}, htmx=True)
-        assert htmx.status_code == 429 and "/billing" in htmx.headers["HX-Trigger"]
+        assert htmx.status_code == 429
+        toast = json.loads(htmx.headers["HX-Trigger"])["toast"]
+        assert toast["level"] == "error"
+        assert toast["link"] == {"href": f"/billing?org={tenant_id}", "text": "Open billing"}
 
         _row, key = keys.create_key(page.user, "k", ["chat"], None, Origin("127.0.0.1", "pytest"))
         api = page.client.post("/api/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json={

@@ -61,8 +61,9 @@ def test_a_person_hits_the_limit_an_admin_raises_it_and_they_send_again(signed_i
     expect(page.get_by_label("Message", exact=True)).to_have_value("Second question, over the limit")
     assert page.locator(".message-assistant").count() == 1
 
-    # /billing says so too.
-    page.goto(f"{live_server}/billing")
+    # /billing says so too, one click away from the refusal.
+    refusal.get_by_role("link", name="Open billing").click()
+    expect(page).to_have_url(re.compile(r".*/billing\?org=[0-9a-f-]{36}$"))
     limit = page.locator(".limit").filter(has_text="Messages today")
     expect(limit).to_contain_text("1 message of 1 message")
     expect(limit).to_contain_text("Limit reached")
