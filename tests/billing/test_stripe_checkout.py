@@ -80,7 +80,8 @@ def test_checkout_then_the_webhook_moves_the_organisation_to_team(stripe_app, lo
     assert sent.headers["authorization"] == f"Bearer {stripe_support.SECRET_KEY}"
 
     # Coming back to the success URL without any webhook changes nothing.
-    assert owner.get(f"/billing?org={tenant.id}&checkout=success").status_code == 200
+    came_back = owner.get(f"/billing?org={tenant.id}&checkout=success")
+    assert came_back.status_code == 200 and "the plan below changes once Stripe tells Studio" in came_back.text
     assert plan_code(tenant) == "free" and stripe_rows(tenant) == [] and plan_changes(tenant) == []
 
     # Stripe's webhook names the session; the handler reads the subscription from the API.
