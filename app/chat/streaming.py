@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.ai_models.models import AIModel
 from app.ai_models.services import provider_stream
@@ -158,8 +159,14 @@ def generate_answer(message_id: uuid.UUID) -> None:
                     or since_flush >= idle_flush_seconds:
                 last_flush = time.monotonic()
                 text, reasoning = "".join(text_parts), "".join(reasoning_parts)
-                state = _flush(message_id, text[saved_text:], reasoning[saved_reasoning:],
-                               at=(saved_text, saved_reasoning))
+                try:
+                    state = _flush(message_id, text[saved_text:], reasoning[saved_reasoning:],
+                                   at=(saved_text, saved_reasoning))
+                except PoolTimeout:
+                    # An overloaded worker ran out of pooled connections: keep the text and save it
+                    # with the next flush rather than lose the answer.
+                    current_app.logger.warning("answer %s: no database connection free, flushing later", message_id)
+                    continue
                 saved_text, saved_reasoning, pending = len(text), len(reasoning), 0
                 if state != "continue":
                     outcome = "stopped" if state == "stop" else "gone"
