@@ -286,6 +286,14 @@ def csrf_token_of(client, path: str = "/login") -> str:
     return match.group(1)
 
 
+def without_csrf_tokens(response) -> str:
+    """The page without its CSRF tokens: they carry the time they were signed, so two answers that are
+    otherwise the same differ when a second boundary falls between them."""
+    html = response.get_data(as_text=True)
+    html = re.sub(r'("X-CSRFToken": ")[^"]+', r"\1", html)
+    return re.sub(r'(name="csrf_token" type="hidden" value=")[^"]+', r"\1", html)
+
+
 def log_in(client, user, password: str = PASSWORD):
     token = csrf_token_of(client, "/login")
     response = client.post("/login", data={"email": user.email, "password": password, "csrf_token": token})

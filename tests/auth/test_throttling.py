@@ -1,15 +1,13 @@
 """Repeated sign-in failures are slowed, then refused for a while, and every attempt is recorded."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import AuthEvent
 from app.extensions import db
 from app.security.audit import AuditLog
-from tests.conftest import csrf_token_of
+from tests.conftest import csrf_token_of, without_csrf_tokens
 from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.postgres  # counts of recent failures in a time window
@@ -22,13 +20,6 @@ def attempt(client, email, password, address=None):
     extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
     return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token_of(client)},
                        **extra)
-
-
-def without_csrf_tokens(response) -> str:
-    """The page without its CSRF tokens (they carry a timestamp, so two answers a second apart differ)."""
-    html = response.get_data(as_text=True)
-    html = re.sub(r'("X-CSRFToken": ")[^"]+', r"\1", html)
-    return re.sub(r'(name="csrf_token" type="hidden" value=")[^"]+', r"\1", html)
 
 
 def test_the_guessing_address_is_refused_even_with_the_right_password(app, client):
