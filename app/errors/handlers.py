@@ -6,6 +6,7 @@ from flask import Flask, jsonify, make_response, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.core.pages import toast_headers
@@ -115,6 +116,16 @@ def register_error_handlers(app: Flask) -> None:
             return handle_unexpected_error(error)
         db.session.rollback()
         app.logger.warning("database busy on %s %s: %s", request.method, request.path, error.orig)
+        response = make_response(error_response(503))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+        return response
+
+    @app.errorhandler(PoolTimeout)
+    def handle_pool_exhausted(error: PoolTimeout):
+        """Every database connection of this process is in use for longer than the pool waits: the
+        server is overloaded, not broken. 503 with Retry-After, like a locked database."""
+        db.session.rollback()
+        app.logger.warning("no database connection free on %s %s: %s", request.method, request.path, error)
         response = make_response(error_response(503))
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
         return response
