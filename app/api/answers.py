@@ -19,13 +19,16 @@ MAX_WAIT_SECONDS = 600
 def text_as_written(message_id: uuid.UUID) -> Iterator[str | None]:
     """The answer's new text, piece by piece, until it is no longer being written; None now and then
     while nothing arrives (a keep-alive). Ends after MAX_WAIT_SECONDS at most."""
+    # The request's session let go of its connection, as for the pages' streams: a follower holds
+    # none between its reads.
+    db.session.rollback()
     started = time.monotonic()
     offset = 0
     fallback_seconds = current_app.config["STREAM_FALLBACK_POLL_SECONDS"]
     signal = notify.subscribe(message_id)  # woken as the generator saves text; None: only the slow poll
     while time.monotonic() - started < MAX_WAIT_SECONDS:
         seen = signal.version if signal else 0
-        progress = streaming._read_progress(message_id, offset, 0)
+        progress = streaming.read_progress(message_id, offset, 0)
         if progress is None:
             return
         status, heartbeat_at, text_length, new_text = progress[0], progress[1], progress[2], progress[3]

@@ -401,7 +401,7 @@ def sse_frame(event: str, data: str, event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: int):
+def read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: int):
     """The message's status and the text after the given offsets: one statement, one round trip (no
     transaction around it), on a pooled connection held only for that read."""
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -414,7 +414,7 @@ def _read_progress(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
 
 
 def _progress_from(pieces: list[notify.Piece], text_offset: int, reasoning_offset: int):
-    """What `_read_progress` would say, from the pieces the wake-ups carried, when they continue the
+    """What `read_progress` would say, from the pieces the wake-ups carried, when they continue the
     follower's text without a gap (else None: read the row). The answer is still being written."""
     new_text, new_reasoning = [], []
     for piece in pieces:
@@ -442,7 +442,7 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
     fallback_seconds = current_app.config["STREAM_FALLBACK_POLL_SECONDS"]
     signal = notify.subscribe(message_id)  # None when notifications are off: then only the slow poll
     seen = signal.version if signal else 0  # noted before reading, so a wake-up meanwhile is not lost
-    progress = _read_progress(message_id, text_offset, reasoning_offset)
+    progress = read_progress(message_id, text_offset, reasoning_offset)
     while True:
         if progress is None:
             yield sse_frame("done", "")
@@ -488,4 +488,4 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
             time.sleep(fallback_seconds)
         if progress is None:  # the fallback poll, or a wake-up without its text: read the row
             seen = signal.version if signal else 0
-            progress = _read_progress(message_id, text_offset, reasoning_offset)
+            progress = read_progress(message_id, text_offset, reasoning_offset)

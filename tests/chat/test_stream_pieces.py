@@ -52,7 +52,7 @@ def test_a_live_stream_reads_the_row_only_to_start_and_to_finish(app, live_serve
     reads = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
-        if "length(nexus_messages.content)" in statement:  # the follower's read (_read_progress)
+        if "length(nexus_messages.content)" in statement:  # the follower's read (read_progress)
             reads.append(statement)
 
     client = signed_in_http_client(live_server, make_user())
