@@ -85,23 +85,22 @@ class _QuietThreadingHTTPServer(ThreadingHTTPServer):
         pass  # connections cut on purpose ("cut") or dropped by a stopping client are not errors here
 
 
-class FakeProviderServer:
-    """Serves in a daemon thread. Subclasses set `API_PATH` and implement `stream_answer()` and
-    `error_body()`; this class handles HTTP, recording, scenarios and replay."""
+class LocalHTTPServer:
+    """An HTTP server on 127.0.0.1 in a daemon thread, from start() (or `with`) until stop(), that
+    tracks its connections so stop() can close them. Subclasses list the `METHODS` they answer and
+    implement `handle(handler, method)`."""
 
-    API_PATH = "/"
-    BASE_PATH = ""  # what follows host:port in the base URL a client is configured with
+    METHODS: tuple[str, ...] = ("POST",)
 
-    def __init__(self, scenario: Scenario | None = None, port: int = 0):
-        self.scenario = scenario or Scenario()
-        self.requests: list[RecordedRequest] = []
+    def __init__(self, port: int = 0):
         self.port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
-    # lifecycle
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
 
     def start(self) -> Self:
         fake = self
@@ -122,16 +121,8 @@ class FakeProviderServer:
                     fake._connections.discard(self.connection)
                 super().finish()
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {}
-                fake.requests.append(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                fake.respond(self, body)
-
+        for method in self.METHODS:  # do_GET, do_POST...: any other method is answered 501
+            setattr(Handler, f"do_{method}", lambda handler, method=method: fake.handle(handler, method))
         self._httpd = _QuietThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -159,8 +150,31 @@ class FakeProviderServer:
 
     @property
     def url(self) -> str:
-        """http://127.0.0.1:<port>, without the API's base path."""
+        """http://127.0.0.1:<port>."""
         return f"http://127.0.0.1:{self.port}"
+
+
+class FakeProviderServer(LocalHTTPServer):
+    """Serves in a daemon thread. Subclasses set `API_PATH` and implement `stream_answer()` and
+    `error_body()`; this class handles HTTP, recording, scenarios and replay."""
+
+    API_PATH = "/"
+    BASE_PATH = ""  # what follows host:port in the base URL a client is configured with
+
+    def __init__(self, scenario: Scenario | None = None, port: int = 0):
+        super().__init__(port)
+        self.scenario = scenario or Scenario()
+        self.requests: list[RecordedRequest] = []
+
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        self.requests.append(RecordedRequest(handler.path, {k.lower(): v for k, v in handler.headers.items()}, body))
+        self.respond(handler, body)
 
     @property
     def base_url(self) -> str:

@@ -21,21 +21,17 @@ Every request is recorded (method, path, headers, the form decoded into nested p
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import hmac
 import itertools
 import json
 import re
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.server import _QuietThreadingHTTPServer
+from tests.fakes.server import LocalHTTPServer
 
 PERIOD_START = 1_785_542_400  # 2026-08-01T00:00:00Z
 PERIOD_END = 1_788_220_800    # 2026-09-01T00:00:00Z
@@ -220,76 +216,25 @@ ERRORS = {
 }
 
 
-class FakeStripe:
+class FakeStripe(LocalHTTPServer):
     """Serves Stripe's API shapes from a daemon thread; see the module docstring."""
 
+    METHODS = ("GET", "POST")
+
     def __init__(self, port: int = 0, api_key: str | None = None):
-        self.port, self.api_key = port, api_key
+        super().__init__(port)
+        self.api_key = api_key
         self.requests: list[StripeRequest] = []
         self.subscriptions: dict[str, dict] = {}
         self.failures: list[int] = []  # statuses for the next requests, one each
-        self._httpd = None
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-
-    def start(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                with fake._lock:
-                    fake._connections.add(self.connection)
-
-            def finish(self) -> None:
-                with fake._lock:
-                    fake._connections.discard(self.connection)
-                super().finish()
-
-            def do_GET(self) -> None:
-                fake._serve(self, "GET")
-
-            def do_POST(self) -> None:
-                fake._serve(self, "POST")
-
-        self._httpd = _QuietThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        with self._lock:
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The API base the SDK is pointed at (it adds /v1/...)."""
-        return f"http://127.0.0.1:{self.port}"
+        # self.url is the API base the SDK is pointed at (it adds /v1/...).
 
     def requests_to(self, method: str, path: str) -> list[StripeRequest]:
         return [request for request in self.requests if request.method == method and request.path == path]
 
     # answering
 
-    def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         split = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length).decode() if length else ""
