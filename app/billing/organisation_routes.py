@@ -11,7 +11,7 @@ from flask_login import current_user
 from app.billing import limits, organisations
 from app.billing.models import MANAGING_ROLES
 from app.billing.organisation_forms import ROLE_CHOICES, CapForm, InviteForm, OrganisationForm, RoleForm
-from app.core.forms import errors_text
+from app.core.forms import submitted_or_refuse
 from app.core.pages import done, is_htmx, page_number
 from app.errors import ValidationFailed
 from app.security.origin import request_origin
@@ -108,9 +108,7 @@ def revoke_invite(tenant_id: uuid.UUID, invite_id: uuid.UUID):
 @bp.post("/organisations/<uuid:tenant_id>/members/<uuid:membership_id>/role")
 @login_required
 def change_role(tenant_id: uuid.UUID, membership_id: uuid.UUID):
-    form = RoleForm()
-    if not form.validate_on_submit():
-        raise ValidationFailed(errors_text(form))
+    form = submitted_or_refuse(RoleForm())
     organisations.change_role(acting_user(), tenant_id, membership_id, form.role.data, origin=request_origin())
     return done("Role changed.", url_for("organisations.show", tenant_id=tenant_id), navigate=True)
 
@@ -126,9 +124,7 @@ def remove_member(tenant_id: uuid.UUID, membership_id: uuid.UUID):
 @login_required
 def set_cap(tenant_id: uuid.UUID, membership_id: uuid.UUID):
     """Cap one member's monthly tokens and/or cost here (blank: no cap)."""
-    form = CapForm()
-    if not form.validate_on_submit():
-        raise ValidationFailed(errors_text(form))
+    form = submitted_or_refuse(CapForm())
     organisations.set_member_cap(acting_user(), tenant_id, membership_id, monthly_tokens=form.monthly_tokens.data,
                                  monthly_cost_micros=form.cost_micros(), origin=request_origin())
     return done("Cap saved.", url_for("organisations.show", tenant_id=tenant_id), navigate=True)
