@@ -44,8 +44,9 @@ def admin_plans():
     return _plans_page()
 
 
-def _plan_form_page(form, plan=None, status: int = 200):
-    return render_template("billing/admin_plan_form.html", form=form, plan=plan, **FORMATTERS), status
+def _plan_form_page(form, plan=None, status: int = 200, conflict: str | None = None):
+    return render_template("billing/admin_plan_form.html", form=form, plan=plan, conflict=conflict,
+                           **FORMATTERS), status
 
 
 @bp.get("/admin/plans/new")
@@ -87,7 +88,11 @@ def update_plan(plan_id: uuid.UUID):
     form = PlanForm()
     if not form.validate_on_submit():
         return _plan_form_page(form, plan, status=422 if not is_htmx() else 200)
-    plan, changed = plans.update_plan(acting_user().id, plan_id, form.values(), request_origin())
+    try:
+        plan, changed = plans.update_plan(acting_user().id, plan_id, form.values(), request_origin())
+    except Conflict as error:  # another admin saved the same plan at the same moment: keep what was typed
+        return _plan_form_page(form, plans.get_plan(plan_id), status=409 if not is_htmx() else 200,
+                               conflict=error.message)
     db.session.commit()
     return done(f"Plan “{plan.name}” saved." if changed else "Nothing changed.", url_for("billing.admin_plans"),
                 navigate=True)

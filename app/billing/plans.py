@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.billing import invoices, subscriptions
@@ -18,6 +19,8 @@ from app.security.audit import record_audit
 from app.security.origin import Origin
 
 SEARCH_RESULTS = 20
+EDITED_MEANWHILE = ("Another administrator changed this plan while you were editing it, so nothing was saved. "
+                    "Your values are still in the form: check them and save again.")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,16 @@ def _apply(plan: BillingPlan, values: PlanValues) -> None:
         feature.hard_limit, feature.soft_limit = hard, soft
 
 
+def _flush_or_conflict(message: str) -> None:
+    """Write what was changed; a unique constraint another admin's save hit first (the same new limit,
+    the same new code, both saved at once) is a Conflict with `message`, and the transaction is dropped."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(message) from None
+
+
 def create_plan(actor_id: uuid.UUID, code: str, values: PlanValues, origin: Origin | None = None) -> BillingPlan:
     """A new plan with its limits; its code must be new."""
     if db.session.scalar(select(BillingPlan.id).where(BillingPlan.code == code)) is not None:
@@ -89,7 +102,7 @@ def create_plan(actor_id: uuid.UUID, code: str, values: PlanValues, origin: Orig
     plan.features = []
     _apply(plan, values)
     db.session.add(plan)
-    db.session.flush()
+    _flush_or_conflict(f"A plan with the code “{code}” was created a moment ago by someone else. Pick another code.")
     record_audit(actor_id, "billing_plan", plan.id, "plan_created", after={"code": code, **_snapshot(plan)},
                  ip_address=origin and origin.ip_address, user_agent=origin and origin.user_agent)
     return plan
@@ -97,11 +110,12 @@ def create_plan(actor_id: uuid.UUID, code: str, values: PlanValues, origin: Orig
 
 def update_plan(actor_id: uuid.UUID, plan_id: uuid.UUID, values: PlanValues,
                 origin: Origin | None = None) -> tuple[BillingPlan, bool]:
-    """Save the plan and its limits; whether anything changed (only a change is audited)."""
+    """Save the plan and its limits; whether anything changed (only a change is audited). Conflict when
+    another admin's save of the same plan added the same limit at the same time."""
     plan = get_plan(plan_id)
     before = _snapshot(plan)
     _apply(plan, values)
-    db.session.flush()
+    _flush_or_conflict(EDITED_MEANWHILE)
     after = _snapshot(plan)
     if before == after:
         return plan, False
