@@ -47,7 +47,10 @@ from bench.common import (
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "bench streams password"
-PROMPT = "Tell me about streaming at scale."
+# The demo model says the prompt back, three words a chunk: this one makes a ~20-chunk answer (~20 s at
+# one chunk a second), so streams started over a 10 s ramp are all open at once (printed: peak open).
+PROMPT = ("Tell me about streaming at scale: how two hundred people can watch their answers arrive at the "
+          "same time on one small machine, what each of them costs the server, and where the time goes.")
 STREAM_URL = re.compile(r"/stream/([0-9a-f-]{36})")
 
 
@@ -180,7 +183,7 @@ async def one_stream(client: httpx.AsyncClient, model_id: str | None, *, drop_af
         return {"error": "no stream in the page"}
     url = html.unescape(match.group(1))
     result = {"message_id": STREAM_URL.search(url).group(1), "first": None, "done": None, "post": posted,
-              "page": time.perf_counter() - started}
+              "page": time.perf_counter() - started, "started_at": started}
     async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as stream:
         async for line in stream.aiter_lines():
             if line == "event: delta" and result["first"] is None:
@@ -282,6 +285,18 @@ async def soak(base_url: str, emails: list[str], total: int, wave: int) -> int:
     return dropped
 
 
+def peak_open(results: list[dict]) -> int:
+    """The most streams open at one moment (from each POST to its `done`): how concurrent the run was."""
+    edges = sorted([(r["started_at"], 1) for r in results if r.get("done") is not None]
+                   + [(r["started_at"] + r["done"], -1) for r in results if r.get("done") is not None],
+                   key=lambda edge: (edge[0], edge[1]))
+    peak = open_now = 0
+    for _, change in edges:
+        open_now += change
+        peak = max(peak, open_now)
+    return peak
+
+
 def ms(values: list[float], p: float) -> str:
     return f"{percentile(values, p) * 1000:.0f}" if values else "-"
 
@@ -362,13 +377,16 @@ def main() -> None:
             print_table(
                 ["streams", "POST p50 / p95 (ms)", "page after POST p50 / p95 (ms)",
                  "first words − provider TTFT p50 / p95 / p99 (ms)", "provider TTFT p50 (s)",
-                 "complete", "`/chat` p50 / p95 (ms), n", "worker RSS before → after (MB)", "DB transactions/s",
+                 "complete", "peak open at once", "answer p50 (s)", "`/chat` p50 / p95 (ms), n",
+                 "worker RSS before → after (MB)", "DB transactions/s",
                  "worker CPU per stream, probe's pages excluded (ms)"],
                 [[f"{args.streams} over {args.ramp:g} s", f"{ms(posts, 50)} / {ms(posts, 95)}",
                   f"{ms(pages, 50)} / {ms(pages, 95)}",
                   f"{ms(first_words, 50)} / {ms(first_words, 95)} / {ms(first_words, 99)}",
                   f"{percentile(list(provider.values()), 50):.2f}" if provider else "-",
-                  f"{len(ok)}/{args.streams}", f"{ms(probe_times, 50)} / {ms(probe_times, 95)}, {len(probe_times)}",
+                  f"{len(ok)}/{args.streams}", str(peak_open(ok)),
+                  f"{percentile([r['done'] for r in ok], 50):.1f}" if ok else "-",
+                  f"{ms(probe_times, 50)} / {ms(probe_times, 95)}, {len(probe_times)}",
                   f"{' + '.join(f'{r:.0f}' for r in rss_before)} → {' + '.join(f'{r:.0f}' for r in rss_after)}",
                   tps, f"{cpu / max(1, args.streams) * 1000:.0f}"]], title=f"{args.streams} concurrent streams")
             per_stream = client_cpu / max(1, args.streams) * 1000
