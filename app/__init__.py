@@ -7,7 +7,17 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import build_config
-from app.extensions import configure_sqlite, csrf, db, htmx, limiter, login_manager, mail, migrate
+from app.extensions import (
+    configure_sqlite,
+    csrf,
+    db,
+    htmx,
+    limiter,
+    login_manager,
+    mail,
+    migrate,
+    ping_connections_idle_for,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +56,9 @@ def _init_extensions(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
             configure_sqlite(db.engine)
+    elif not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+        with app.app_context():
+            ping_connections_idle_for(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)

@@ -47,7 +47,9 @@ def build_config(instance_path: Path) -> dict:
         "STUDIO_ENV": "production" if is_production else "development",
         "SECRET_KEY": load_secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A pooled connection unused this long is pinged before use (extensions.ping_connections_idle_for).
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        "DATABASE_PING_AFTER_IDLE_SECONDS": float(os.environ.get("STUDIO_DATABASE_PING_AFTER_IDLE_SECONDS") or 5),
         "MAX_CONTENT_LENGTH": int(os.environ.get("STUDIO_MAX_CONTENT_LENGTH", 2 * 1024 * 1024)),
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         # Token bound to the session, not to a clock: an open chat tab keeps working.
