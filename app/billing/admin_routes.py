@@ -6,7 +6,7 @@ import uuid
 
 from flask import render_template, request, url_for
 
-from app.billing import bp, invoices, plans
+from app.billing import bp, invoices, plans, stripe_dispatch
 from app.billing.forms import AssignPlanForm, NewPlanForm, PlanForm
 from app.billing.routes import FORMATTERS
 from app.core.forms import submitted_or_refuse
@@ -123,3 +123,15 @@ def mark_invoice_paid(invoice_id: uuid.UUID):
     invoice = invoices.mark_paid(acting_user().id, invoice_id, request_origin())
     db.session.commit()
     return done(f"Invoice {invoice.number} is marked paid.", url_for("billing.admin_plans"), navigate=True)
+
+
+@bp.get("/admin/stripe-events")
+@admin_required
+def stripe_events():
+    """Stripe's events that failed (still retried, or given up) or were ignored, with the reason, newest first."""
+    outcome = request.args.get("show") if request.args.get("show") in stripe_dispatch.LISTED_OUTCOMES else "failed"
+    page = page_number()
+    events, has_more = stripe_dispatch.events_page(outcome, page)
+    return render_page("billing/admin_stripe_events.html", {"stripe-events": "billing/_stripe_events.html"},
+                       outcome=outcome, events=events, has_more=has_more, page=page,
+                       counts=stripe_dispatch.outcome_counts())

@@ -10,7 +10,10 @@ Handlers:
   period; deleted (or ended) puts the organisation back on the free plan.
 - invoice.paid / invoice.payment_failed / invoice.finalized: the invoice, by its Stripe id;
   payment_failed also makes the subscription past_due.
-Plan changes go through subscriptions.change_plan (audited, actor None, reason "stripe:<event id>")."""
+Plan changes go through subscriptions.change_plan (audited, actor None, reason "stripe:<event id>").
+An event about nothing of ours (a customer no organisation here has, and nothing in it names one) is
+marked ignored with the reason at once rather than retried; /admin/stripe-events lists the failed and
+the ignored ones."""
 from __future__ import annotations
 
 import uuid
@@ -18,7 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import defer
 
 from app.billing.models import (
     BillingPlan,
@@ -30,6 +34,7 @@ from app.billing.models import (
     TenantSubscription,
 )
 from app.billing.subscriptions import DEFAULT_PLAN_CODE, change_plan, current_subscription, month_period, plan_by_code
+from app.core.pages import paginate
 from app.extensions import db
 from app.jobs import runner
 from app.models.base import insert_ignoring_duplicates, new_uuid, utcnow
@@ -40,6 +45,11 @@ JOB_KIND = "stripe_dispatch"
 class NotReadyYet(Exception):
     """The event needs something another event brings first (an invoice before its subscription is
     linked): the handler fails and is retried after the backoff."""
+
+
+class Ignored(Exception):
+    """The event concerns nothing of ours (a customer no organisation here has, and nothing in the event
+    names one): the handler is marked skipped with this reason, once, and not retried."""
 
 
 class HandlersFailed(Exception):
@@ -209,7 +219,7 @@ def link_checkout(event: StripeEvent, session: dict, subscription: dict | None) 
     tenant_id = _existing_tenant(_uuid(session.get("client_reference_id")) or
                                  _uuid(_metadata(session).get("tenant_id")))
     if tenant_id is None or subscription is None:
-        return "skipped: no organisation or subscription"
+        raise Ignored("the checkout names no organisation here, or Stripe has no subscription for it")
     if not subscription.get("customer"):
         subscription = {**subscription, "customer": _id(session.get("customer"))}
     return apply_subscription(tenant_id, subscription, event=event)
@@ -219,7 +229,8 @@ def sync_subscription(event: StripeEvent, subscription: dict, _fetched=None) -> 
     """customer.subscription.created / updated / deleted."""
     tenant_id = _tenant_of_subscription(subscription)
     if tenant_id is None:
-        return "skipped: no organisation"
+        raise Ignored(f"subscription {_id(subscription.get('id'))} of customer {_id(subscription.get('customer'))} "
+                      "belongs to no organisation here")
     return apply_subscription(tenant_id, subscription, event=event,
                               deleted=event.event_type == "customer.subscription.deleted")
 
@@ -229,6 +240,17 @@ def _invoice_subscription_id(invoice: dict) -> str | None:
     parent = invoice.get("parent") if isinstance(invoice.get("parent"), dict) else {}
     details = parent.get("subscription_details") if isinstance(parent.get("subscription_details"), dict) else {}
     return _id(invoice.get("subscription")) or _id(details.get("subscription"))
+
+
+def _invoice_names_organisation(invoice: dict) -> bool:
+    """Whether the invoice's copy of its subscription's metadata (set at our checkout) names an
+    organisation of ours: then its link is only late, not missing."""
+    parent = invoice.get("parent") if isinstance(invoice.get("parent"), dict) else {}
+    for details in (parent.get("subscription_details"), invoice.get("subscription_details")):
+        metadata = details.get("metadata") if isinstance(details, dict) else None
+        if isinstance(metadata, dict) and _existing_tenant(_uuid(metadata.get("tenant_id"))):
+            return True
+    return False
 
 
 def _invoice_period(invoice: dict) -> tuple[datetime, datetime]:
@@ -247,12 +269,15 @@ def record_invoice(event: StripeEvent, invoice: dict, _fetched=None) -> str:
     """invoice.*: insert the invoice once (by its Stripe id), then bring its status and amount up to date."""
     external_id = _id(invoice.get("id"))
     if not external_id:
-        return "skipped: no invoice id"
+        raise Ignored("the invoice has no id")
     row = _row_for_stripe_subscription(_invoice_subscription_id(invoice))
     if row is None:
         tenant_id = _tenant_of_customer(_id(invoice.get("customer")))
-        if tenant_id is None:
+        if tenant_id is None and _invoice_names_organisation(invoice):
             raise NotReadyYet(f"invoice {external_id}: its subscription is not linked to an organisation yet")
+        if tenant_id is None:
+            raise Ignored(f"invoice {external_id}: customer {_id(invoice.get('customer'))} belongs to no "
+                          "organisation here and the invoice names none")
         row = current_subscription(tenant_id)
     status = invoice.get("status") if invoice.get("status") in INVOICE_STATUSES else "open"
     if event.event_type == "invoice.paid":
@@ -302,7 +327,7 @@ def mark_past_due(event: StripeEvent, invoice: dict, _fetched=None) -> str:
     """invoice.payment_failed: the subscription it bills is past due (until a payment succeeds)."""
     row = _row_for_stripe_subscription(_invoice_subscription_id(invoice))
     if row is None or row.status == "canceled":
-        return "skipped: no live subscription"
+        raise Ignored("the invoice's subscription is not a live one here")
     db.session.execute(update(TenantSubscription).where(TenantSubscription.id == row.id)
                        .values(status="past_due").execution_options(synchronize_session=False))
     return "past_due"
@@ -330,9 +355,28 @@ EVENT_HANDLERS: dict[str, tuple[str, ...]] = {
 
 # --- receiving (in the webhook's request) ------------------------------------------------------------
 
+def storable(value):
+    """The event as PostgreSQL can store it: JSON may carry \\u0000 and lone surrogates (\\ud800) in
+    text a customer typed (a name, a description, metadata), which JSONB and UTF-8 refuse; they are
+    dropped (NUL) or replaced (a lone surrogate becomes "?"). Ids, amounts and types are untouched."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 def receive_event(event: dict) -> bool:
     """Store a verified event once and queue its handlers; False when this event id was already stored
-    (a redelivery, or the same event arriving twice at once). Part of the caller's transaction."""
+    (a redelivery, or the same event arriving twice at once). Part of the caller's transaction.
+    The event must be storable() already."""
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     obj = data.get("object") if isinstance(data.get("object"), dict) else {}
     event_type = str(event.get("type") or "")[:128]
@@ -345,6 +389,7 @@ def receive_event(event: dict) -> bool:
             tenant_hint=str(tenant_hint)[:64] if tenant_hint else None,
             stripe_created_at=_timestamp(event.get("created")), received_at=now,
             processing_outcome="received" if handlers else "ignored", processed_at=None if handlers else now,
+            processing_error=None if handlers else "Studio does not act on this type of event",
             processing_attempts=0)
         .returning(StripeEvent.__table__.c.id)).scalar()
     if row_id is None:
@@ -374,10 +419,10 @@ def run_dispatch(context: runner.JobContext) -> dict:
         .order_by(StripeEventDispatch.created_at))]
     db.session.rollback()
     errors = [error for dispatch_id in pending if (error := _run_one(dispatch_id, context.attempts))]
-    _finish_event(event_id, errors, context)
+    outcome = _finish_event(event_id, errors, context)
     if errors:
         raise HandlersFailed("; ".join(errors))
-    return {"outcome": "processed", "handlers": len(pending)}
+    return {"outcome": outcome, "handlers": len(pending)}
 
 
 def _run_one(dispatch_id: uuid.UUID, attempt: int) -> str | None:
@@ -402,7 +447,12 @@ def _run_one(dispatch_id: uuid.UUID, attempt: int) -> str | None:
         if not claimed:
             db.session.rollback()
             return None
-        HANDLERS[name](db.session.get(StripeEvent, event_id), obj, fetched)
+        try:
+            HANDLERS[name](db.session.get(StripeEvent, event_id), obj, fetched)
+        except Ignored as ignored:
+            db.session.rollback()
+            _record_skip(dispatch_id, str(ignored)[:2000])
+            return None
         db.session.execute(update(StripeEventDispatch).where(StripeEventDispatch.id == dispatch_id)
                            .values(status="succeeded", last_error=None, next_retry_at=None, updated_at=utcnow())
                            .execution_options(synchronize_session=False))
@@ -432,13 +482,53 @@ def _record_failure(dispatch_id: uuid.UUID, text: str, attempt: int) -> None:
     db.session.commit()
 
 
-def _finish_event(event_id: uuid.UUID, errors: list[str], context: runner.JobContext) -> None:
+def _record_skip(dispatch_id: uuid.UUID, reason: str) -> None:
+    """The handler has nothing to do for this event, ever (Ignored): skipped with the reason, no retry."""
+    now = utcnow()
+    db.session.execute(update(StripeEventDispatch).where(StripeEventDispatch.id == dispatch_id)
+                       .values(status="skipped", attempts=StripeEventDispatch.attempts + 1, last_attempt_at=now,
+                               last_error=reason, next_retry_at=None, updated_at=now)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def _finish_event(event_id: uuid.UUID, errors: list[str], context: runner.JobContext) -> str:
+    """The event's outcome: failed while a handler fails; ignored (with the reasons) when every handler
+    skipped it; processed otherwise."""
     now = utcnow()
     values = {"processing_attempts": StripeEvent.processing_attempts + 1}
     if errors:
-        values.update(processing_outcome="failed", processing_error="; ".join(errors)[:4000])
+        outcome = "failed"
+        values.update(processing_outcome=outcome, processing_error="; ".join(errors)[:4000])
     else:
-        values.update(processing_outcome="processed", processing_error=None, processed_at=now)
+        dispatches = db.session.execute(select(StripeEventDispatch.status, StripeEventDispatch.last_error).where(
+            StripeEventDispatch.stripe_event_id == event_id).order_by(StripeEventDispatch.created_at)).all()
+        skipped = [reason or "nothing to do" for status, reason in dispatches if status == "skipped"]
+        outcome = "ignored" if dispatches and len(skipped) == len(dispatches) else "processed"
+        values.update(processing_outcome=outcome, processing_error="; ".join(skipped)[:4000] if outcome == "ignored"
+                      else None, processed_at=now)
     db.session.execute(update(StripeEvent).where(StripeEvent.id == event_id).values(**values)
                        .execution_options(synchronize_session=False))
     db.session.commit()
+    return outcome
+
+
+# --- the admin's view (/admin/stripe-events) --------------------------------------------------------
+
+LISTED_OUTCOMES = ("failed", "ignored")
+EVENTS_PER_PAGE = 25
+
+
+def outcome_counts() -> dict[str, int]:
+    """How many stored events failed and how many were ignored (one query)."""
+    rows = db.session.execute(select(StripeEvent.processing_outcome, func.count()).where(
+        StripeEvent.processing_outcome.in_(LISTED_OUTCOMES)).group_by(StripeEvent.processing_outcome))
+    return dict.fromkeys(LISTED_OUTCOMES, 0) | dict(rows.all())
+
+
+def events_page(outcome: str, page: int) -> tuple[list[StripeEvent], bool]:
+    """Page `page` of the events with that outcome (failed or ignored), newest first, without their payloads."""
+    statement = (select(StripeEvent).options(defer(StripeEvent.payload))
+                 .where(StripeEvent.processing_outcome == outcome)
+                 .order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc()))
+    return paginate(statement, page, EVENTS_PER_PAGE)

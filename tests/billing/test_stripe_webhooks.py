@@ -379,7 +379,8 @@ def test_an_invoice_before_its_subscription_is_linked_waits_for_it(stripe_app, c
     created = subscription_event(tenant)
     subscription = created["data"]["object"]
     deliver(client, event_object("invoice.paid", invoice_object(subscription=subscription["id"],
-                                                                customer=subscription["customer"])))
+                                                                customer=subscription["customer"],
+                                                                subscription_metadata=subscription["metadata"])))
     run_jobs()
     assert invoice_count(tenant) == 0
     assert db.session.scalar(select(StripeEventDispatch)).status == "failed"

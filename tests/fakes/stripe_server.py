@@ -119,9 +119,11 @@ def customer_object(*, email: str | None = None, metadata: dict | None = None) -
 def invoice_object(*, invoice_id: str | None = None, customer: str = "cus_testStudioFAKE",
                    subscription: str | None = None, status: str = "paid", amount: int = 4900,
                    number: str | None = None, period: tuple[int, int] = (PERIOD_START, PERIOD_END),
-                   subscription_on_parent: bool = True, hosted_invoice_url: str | None = None) -> dict:
+                   subscription_on_parent: bool = True, hosted_invoice_url: str | None = None,
+                   subscription_metadata: dict | None = None) -> dict:
     """An invoice for a subscription's period. Since 2025 it names its subscription under
-    parent.subscription_details (`subscription_on_parent`); older API versions as `subscription`."""
+    parent.subscription_details (`subscription_on_parent`); older API versions as `subscription`. Both
+    carry a copy of the subscription's metadata (`subscription_metadata`) in subscription_details."""
     invoice_id = invoice_id or _next_id("in")
     paid = status == "paid"
     line = {"id": _next_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
@@ -144,9 +146,11 @@ def invoice_object(*, invoice_id: str | None = None, customer: str = "cus_testSt
     }
     if subscription_on_parent:
         invoice["parent"] = {"type": "subscription_details", "quote_details": None,
-                             "subscription_details": {"metadata": {}, "subscription": subscription}}
+                             "subscription_details": {"metadata": subscription_metadata or {},
+                                                      "subscription": subscription}}
     else:
         invoice["subscription"] = subscription
+        invoice["subscription_details"] = {"metadata": subscription_metadata or {}}
     return invoice
 
 
