@@ -135,7 +135,8 @@ def set_cap(tenant_id: uuid.UUID, membership_id: uuid.UUID):
 @bp.route("/invites/<token>", methods=["GET", "POST"])
 def accept_invite(token: str):
     """An invitation link: signed out, sign in or create an account and come back; signed in, see
-    which organisation and role, and accept (POST). A link that is not valid gets a clear page."""
+    which organisation and role, and accept (POST). A link that is not valid gets a clear page; so does
+    an account whose address is not the invited one (403)."""
     try:
         invitation = organisations.find_invite(token)
     except organisations.InviteInvalid as error:
@@ -144,6 +145,10 @@ def accept_invite(token: str):
     if not current_user.is_authenticated:
         return render_template("billing/organisations/invite.html", invitation=invitation, tenant=tenant,
                                error=None, here=request.path)
+    if not organisations.invite_is_for(invitation, acting_user()):
+        # Refused on sight and on POST alike; the link stays usable for the address it names.
+        return render_template("billing/organisations/invite.html", invitation=invitation, tenant=tenant,
+                               error=None, here=request.path, for_another_address=True), 403
     if request.method == "POST":
         membership = organisations.accept_invite(acting_user(), token, origin=request_origin())
         return done(f"You are in {tenant.name} as {membership.role}.",

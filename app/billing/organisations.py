@@ -51,6 +51,10 @@ class InviteInvalid(DomainError):
     status = 404
 
 
+class InviteForAnotherAddress(Forbidden):
+    """The invitation names an e-mail address and the signed-in account has another one."""
+
+
 def _audit(origin: Origin | None, actor_id, entity_type: str, entity_id, action: str, **changes) -> None:
     record_audit(actor_id, entity_type, entity_id, action, ip_address=origin.ip_address if origin else None,
                  user_agent=origin.user_agent if origin else None, **changes)
@@ -296,6 +300,11 @@ def _draw_mailed_link(payload: dict) -> dict | None:
     return {"link": invite_link(token), "valid_days": INVITE_LIFETIME.days}
 
 
+def invite_is_for(invite: TenantInvite, user) -> bool:
+    """Whether `user` may accept: the invitation names no address, or theirs (in any letter case)."""
+    return not invite.invited_email or invite.invited_email.casefold() == (user.email or "").casefold()
+
+
 def find_invite(token: str) -> TenantInvite:
     """The open invitation a link names; InviteInvalid for anything else (unknown, used, revoked, expired)."""
     invite = None
@@ -315,8 +324,15 @@ def find_invite(token: str) -> TenantInvite:
 def accept_invite(user, token: str, *, origin: Origin | None = None) -> TenantMembership:
     """Join the organisation a link invites to, with its role; the link is used up (once, even when
     clicked twice at the same moment). Someone already a member keeps their role and the link stays
-    open. Refused past the plan's member limit. Audited."""
+    open. Only the account with the invited address may accept (InviteForAnotherAddress, 403, and the
+    link stays usable): a forwarded or leaked link lets nobody else in. Refused past the plan's member
+    limit. Audited."""
     invite = find_invite(token)
+    if not invite_is_for(invite, user):
+        raise InviteForAnotherAddress(
+            f"This invitation is for {invite.invited_email}, and you are signed in as {user.email}. Sign out and "
+            f"sign in (or create an account) with {invite.invited_email} to accept it, or ask the organisation's "
+            "admin to invite your address.")
     tenant_id = invite.issuer_tenant_id
     existing = membership_of(user.id, tenant_id)
     if existing is not None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from app.auth.services import get_user_by_email
 from app.billing import organisations
 from app.billing.models import TenantInvite, TenantMembership
 from app.chat.models import Conversation
@@ -15,7 +16,7 @@ from app.extensions import db
 from app.jobs.models import Job
 from app.security.audit import AuditLog
 from tests.billing.helpers import set_limit
-from tests.conftest import csrf_token_of
+from tests.conftest import SignedInClient, csrf_token_of
 from tests.factories import PASSWORD, make_conversation, make_user
 
 
@@ -58,7 +59,7 @@ def test_admin_creates_an_organisation_and_an_invitation_link_works_once(app, lo
         "csrf_token": token_field})
     assert registered.status_code == 303 and registered.headers["Location"] == path  # back to the invitation
 
-    joiner = login_as("user")
+    joiner = SignedInClient(visitor, get_user_by_email("new@example.org"))  # signed in by registering
     assert "Accept and join" in joiner.get(path).get_data(as_text=True)
     assert joiner.client.post(path).status_code == 400  # no CSRF token: refused, the link stays usable
     accepted = joiner.post(path)
@@ -85,7 +86,7 @@ def test_an_expired_invitation_is_refused_with_a_clear_page(app, login_as):
 
 def test_with_a_mail_server_the_link_is_mailed_not_shown(app):
     app.config.update(MAIL_SERVER="127.0.0.1", JOBS_WORKER_THREAD=False)
-    admin, joiner = make_user("admin"), make_user()
+    admin, joiner = make_user("admin"), make_user(email="someone@example.org")
     tenant = organisations.create_organisation(admin, "Mailed")
     result = organisations.create_invite(admin, tenant.id, "someone@example.org", "member")
     assert result.link is None
