@@ -1,23 +1,26 @@
 """Views for /password/forgot and /password/reset/<token>."""
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request, url_for
+from flask import current_app, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth import bp, password_reset
 from app.auth.account_tokens import PASSWORD_RESET, find_valid
 from app.auth.forms import ForgotPasswordForm, ResetPasswordForm
+from app.auth.routes import PASSWORD_LOGIN_OFF
 from app.core import mail
 from app.core.pages import done
+from app.errors import NotFound
 from app.security import rate_limits
 from app.security.origin import request_origin
 
 
 @bp.before_app_request
 def no_passwords_to_reset_when_they_are_off():
-    """STUDIO_PASSWORD_LOGIN=off (single sign-on only): there is no password to forget or reset."""
+    """STUDIO_PASSWORD_LOGIN=off (single sign-on only): there is no password to forget or reset (404,
+    saying so in the words the sign-in and account pages use)."""
     if request.endpoint in {"auth.forgot_password", "auth.reset_password"} and not current_app.config["PASSWORD_LOGIN"]:
-        abort(404)
+        raise NotFound(PASSWORD_LOGIN_OFF)
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])

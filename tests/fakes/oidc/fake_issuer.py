@@ -7,59 +7,60 @@ endpoint that answers with the next token the test queued, signed by a key only 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.fakes.server import LocalHTTPServer
+
 CLIENT_ID, CLIENT_SECRET = "studio", "studio-secret"
 _KEY = RSAKey.generate_key(2048, parameters={"kid": "fake-key"}, private=True)
 
 
-class FakeIssuer:
+class FakeIssuer(LocalHTTPServer):
     """Serves /.well-known/openid-configuration, /jwks and /token on 127.0.0.1."""
 
-    def __init__(self):
+    METHODS = ("GET", "POST")
+
+    def __init__(self, port: int = 0):
+        super().__init__(port)
         self.key = _KEY
         self.next_id_token: str | None = None
         self.claimed_issuer: str | None = None  # what discovery says the issuer is, when not this one
         self.token_requests: list[dict[str, str]] = []
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    @property
+    def issuer(self) -> str:
+        """This issuer's URL (known once started)."""
+        return self.url
 
-            def _json(self, body: dict, status: int = 200):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        if method == "POST":
+            length = int(handler.headers.get("Content-Length") or 0)
+            form = {k: v[0] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
+            self.token_requests.append(form)
+            body = {"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 300}
+            if self.next_id_token is not None:
+                body["id_token"] = self.next_id_token
+            self._json(handler, body)
+        elif handler.path == "/.well-known/openid-configuration":
+            self._json(handler, self.discovery())
+        elif handler.path == "/jwks":
+            self._json(handler, {"keys": [{**self.key.as_dict(private=False), "use": "sig", "alg": "RS256"}]})
+        else:
+            self._json(handler, {"error": "not_found"}, 404)
 
-            def do_GET(self):
-                if self.path == "/.well-known/openid-configuration":
-                    self._json(fake.discovery())
-                elif self.path == "/jwks":
-                    self._json({"keys": [{**fake.key.as_dict(private=False), "use": "sig", "alg": "RS256"}]})
-                else:
-                    self._json({"error": "not_found"}, 404)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                fake.token_requests.append(form)
-                body = {"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 300}
-                if fake.next_id_token is not None:
-                    body["id_token"] = fake.next_id_token
-                self._json(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self.server.server_port}"
+    @staticmethod
+    def _json(handler: BaseHTTPRequestHandler, body: dict, status: int = 200) -> None:
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def discovery(self) -> dict:
         return {"issuer": self.claimed_issuer or self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
@@ -80,17 +81,3 @@ class FakeIssuer:
     def settings(self, **more) -> dict:
         return {"OIDC_ISSUER": self.issuer, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET,
                 "OIDC_LABEL": "Fake provider", **more}
-
-    def start(self) -> FakeIssuer:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeIssuer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
