@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from flask import current_app
-from sqlalchemy import and_, func, not_, select, update
+from sqlalchemy import and_, func, not_, select
 
 from app.ai_models.models import AIModel
 from app.ai_models.services import stream_from
@@ -38,8 +38,6 @@ MIN_MARGIN_TOKENS = 32
 # History is read newest-first in pages that grow: most answers need one small page.
 FIRST_PAGE = 32
 MAX_PAGE = 256
-# Calls that calibrate the estimate: the model's latest successful ones.
-CALIBRATION_CALLS = 20
 # With a smaller trimmed request the retry uses this share of what the provider said would fit.
 RETRY_SHARE = 0.85
 RETRY_SHARE_WITHOUT_COUNTS = 0.5
@@ -128,14 +126,12 @@ def context_budget(model: AIModel, max_tokens: int | None) -> int:
     return max(window - answer - margin, 0)
 
 
-def calibration_factor(model: AIModel) -> float:
-    """Reported ÷ estimated input tokens over the model's latest successful calls (1.0 without them)."""
-    rows = db.session.execute(
-        select(ModelRequest.estimated_input_tokens, ModelRequest.input_tokens)
-        .where(ModelRequest.ai_model_id == model.id, ModelRequest.status == "success",
-               ModelRequest.estimated_input_tokens.is_not(None))
-        .order_by(ModelRequest.requested_at.desc()).limit(CALIBRATION_CALLS)).all()
-    return tokens.correction_factor(rows)
+def calibration_factor(model: AIModel, *, cached: bool = False) -> float:
+    """Reported ÷ estimated input tokens over the model's latest successful calls (1.0 without them);
+    `cached`: from this process's recent copy of those calls (model_requests.recent_calibration_pairs)."""
+    pairs = (model_requests.recent_calibration_pairs(model.id) if cached
+             else model_requests.calibration_pairs(model.id))
+    return tokens.correction_factor(pairs)
 
 
 def _sendable(conversation_id: uuid.UUID, before_id: uuid.UUID):
@@ -185,7 +181,7 @@ def fit_history(message: Message, conversation: Conversation, model: AIModel, ma
     history that fits the budget (the question always), then, if the conversation uses summaries,
     its latest summary in place of what was left out. Says whether that summary should be refreshed."""
     family = tokens.family_for(model.provider)
-    factor = calibration_factor(model)
+    factor = calibration_factor(model, cached=True)
 
     def cost(text: str) -> int:
         return math.ceil(tokens.estimate_message_tokens(text, family) * factor)
@@ -326,13 +322,15 @@ QUESTION_TOO_LONG = ("Your message is too long for this model's context window, 
 
 
 def stream_fitting(model: AIModel, request: GenerationRequest, fitted: FittedContext,
-                   call: ModelRequest, open_stream=stream_from) -> Iterator[StreamEvent]:
+                   call: ModelRequest, open_stream=stream_from,
+                   on_trim: Callable[[FittedContext], None] | None = None) -> Iterator[StreamEvent]:
     """The events of `request` to `model`. When the provider refuses it as longer than the context
     window, that call is recorded as failed, the request is trimmed further (to what the provider
     said fits, when it said so) and sent once more; a second refusal, or nothing left to trim, ends
     with a ProviderError that says so. `call` (not yet added) describes the attempt that streams;
-    the answer's count of left-out messages follows the retry. `open_stream(model, request)` makes
-    each call (the generator's adds retries and WAITING while the provider is silent: passed on)."""
+    `on_trim(trimmed)` hears of the shorter request (the answer's count of left-out messages follows
+    the retry). `open_stream(model, request)` makes each call (the generator's adds retries and
+    WAITING while the provider is silent: passed on)."""
     stream = open_stream(model, request)
     try:
         first = yield from _first_event(stream)
@@ -345,10 +343,8 @@ def stream_fitting(model: AIModel, request: GenerationRequest, fitted: FittedCon
         if trimmed is None:
             raise ProviderError(error.message, code="context_length", status_code=error.status_code,
                                 user_message=QUESTION_TOO_LONG) from None
-        db.session.execute(update(Message).where(Message.id == call.message_id).values(
-            context_left_out_count=trimmed.left_out_count,
-            context_summary_id=trimmed.summary.id if trimmed.summary else None))
-        db.session.commit()
+        if on_trim is not None:
+            on_trim(trimmed)
         call.requested_at = utcnow()
         call.estimated_input_tokens = trimmed.raw_estimated_tokens
         stream = open_stream(model, replace(request, messages=trimmed.messages))

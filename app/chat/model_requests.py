@@ -5,9 +5,13 @@ llm.pricing.price), stores its row and adds its tokens and cost to the conversat
 Answers, titles and summaries go through it, and so will the API and billing's metering."""
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections import deque
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from app.ai_models.services import stream_from
@@ -20,6 +24,8 @@ from app.models.base import utcnow
 from app.usage import services as usage_rollups
 
 RECENT_FAILURES = 10
+# Calls that calibrate a model's token estimate: its latest successful ones (see context.py).
+CALIBRATION_CALLS = 20
 
 
 def call_for_text(call: ModelRequest, model, request: GenerationRequest) -> tuple[str, Usage | None]:
@@ -41,11 +47,12 @@ def call_for_text(call: ModelRequest, model, request: GenerationRequest) -> tupl
 
 
 def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at: datetime | None = None,
-           active_at: datetime | None = None) -> Cost:
+           active_at: datetime | None = None, conversation_values: dict | None = None) -> Cost:
     """Finish a provider call's row: its end time `at` (now by default) and latency, its tokens and
     its cost at `model`'s prices; add the row to the session, to its day's usage roll-up and the
-    tokens and cost to its conversation's totals (marking the conversation active at `active_at`, if given). Part of the
-    caller's transaction, which commits. Returns the cost."""
+    tokens and cost to its conversation's totals (marking the conversation active at `active_at`, if
+    given, and setting `conversation_values` in the same statement). Part of the caller's transaction,
+    which commits. Returns the cost."""
     call.responded_at = at or utcnow()
     call.latency_ms = _milliseconds(call.requested_at, call.responded_at)
     if call.first_token_at:
@@ -60,17 +67,19 @@ def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at:
     db.session.add(call)
     usage_rollups.add_call(call)  # the day's roll-up row, in this same transaction
     if call.chat_id is not None:
-        add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at)
+        add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at, also=conversation_values)
     metering.add(billing, call)  # its organisation's counters, after the conversation's row (lock order)
+    _calibration_of(call.ai_model_id, load=False).add(call)
     return cost
 
 
 def add_to_conversation_totals(conversation_id: uuid.UUID, usage: Usage | None, cost: Cost, *,
-                               active_at: datetime | None = None) -> None:
+                               active_at: datetime | None = None, also: dict | None = None) -> None:
     """Add a call's tokens and cost to the conversation's running totals, by increments in SQL so
     concurrent calls cannot lose an update; with `active_at`, also mark the conversation's last
-    message and activity then. Nothing to add and no time to mark: no statement."""
-    if usage is None and active_at is None:
+    message and activity then; `also` sets more columns in the same statement. Nothing to add,
+    no time to mark and nothing else to set: no statement."""
+    if usage is None and active_at is None and not also:
         return
     input_tokens = usage.input_tokens if usage else 0
     output_tokens = usage.output_tokens if usage else 0
@@ -81,6 +90,7 @@ def add_to_conversation_totals(conversation_id: uuid.UUID, usage: Usage | None, 
         "total_cost_usd": Conversation.total_cost_usd + cost.total_usd}
     if active_at is not None:
         values.update(last_message_at=active_at, last_activity_at=active_at)
+    values.update(also or {})
     db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
 
 
@@ -90,6 +100,61 @@ def recent_failures(model_id: int, limit: int = RECENT_FAILURES) -> list[ModelRe
     return list(db.session.scalars(
         select(ModelRequest).where(ModelRequest.ai_model_id == model_id, ModelRequest.status == "error")
         .order_by(ModelRequest.requested_at.desc()).limit(limit)))
+
+
+def calibration_pairs(model_id: int) -> list[tuple[int, int]]:
+    """(estimated, reported) input tokens of the model's latest successful calls, newest first, read
+    from the database now."""
+    return [tuple(row) for row in db.session.execute(
+        select(ModelRequest.estimated_input_tokens, ModelRequest.input_tokens)
+        .where(ModelRequest.ai_model_id == model_id, ModelRequest.status == "success",
+               ModelRequest.estimated_input_tokens.is_not(None))
+        .order_by(ModelRequest.requested_at.desc()).limit(CALIBRATION_CALLS))]
+
+
+def recent_calibration_pairs(model_id: int) -> list[tuple[int, int]]:
+    """`calibration_pairs`, from this process's copy when it was read less than
+    CALIBRATION_CACHE_SECONDS ago: a statistic, not anyone's data, so an answer's start need not read
+    it each time. Calls recorded here since are added to the copy as they are recorded; those of
+    other processes show when it is read again."""
+    return _calibration_of(model_id, load=True).pairs()
+
+
+class _Calibration:
+    """One model's latest (estimated, reported) pairs in this process, and when they were read."""
+
+    def __init__(self, pairs: list[tuple[int, int]], read_at: float):
+        self.lock = threading.Lock()
+        self.recent = deque(pairs, maxlen=CALIBRATION_CALLS)
+        self.read_at = read_at
+
+    def add(self, call: ModelRequest) -> None:
+        if call.status == "success" and call.estimated_input_tokens is not None:
+            with self.lock:
+                self.recent.appendleft((call.estimated_input_tokens, call.input_tokens))
+
+    def pairs(self) -> list[tuple[int, int]]:
+        with self.lock:
+            return list(self.recent)
+
+
+class _NoCalibration:
+    def add(self, call: ModelRequest) -> None:
+        pass
+
+
+def _calibration_of(model_id: int | None, *, load: bool):
+    """This app's (so this database's) copy for a model: read now when `load` and it is missing or
+    older than the setting; without `load`, the copy if one is current (else nothing to add to)."""
+    cache = current_app.extensions.setdefault("studio_calibration", {})
+    entry = cache.get(model_id)
+    now = time.monotonic()
+    if entry is not None and now - entry.read_at < current_app.config.get("CALIBRATION_CACHE_SECONDS", 60):
+        return entry
+    if not load or model_id is None:
+        return _NoCalibration()
+    entry = cache[model_id] = _Calibration(calibration_pairs(model_id), now)
+    return entry
 
 
 def _milliseconds(start: datetime, end: datetime) -> int:

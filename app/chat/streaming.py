@@ -17,8 +17,9 @@ from contextlib import closing
 from decimal import Decimal
 
 from flask import Flask, current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import aliased, joinedload, lazyload
 
 from app.ai_models.models import AIModel
 from app.ai_models.services import provider_stream
@@ -101,19 +102,52 @@ def _build_request(message: Message, conversation: Conversation) -> tuple[Genera
     ), fitted
 
 
+def _read_start(message_id: uuid.UUID) -> tuple[Message, Conversation] | None:
+    """The answer to write with its model and options, and its conversation: one statement. On
+    PostgreSQL outside any transaction (no BEGIN, no COMMIT): the start only reads, and under READ
+    COMMITTED each statement sees its own snapshot in a transaction too."""
+    if not db.session().in_transaction() and db.session.get_bind().dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row = db.session.execute(
+        select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id == message_id)
+        .options(joinedload(Message.options), lazyload(Conversation.model))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _end_read_keeping_values() -> None:
+    """End the start's read (no pooled connection is held while the answer streams), keeping what it
+    read loaded: the generator uses those values (the model's settings, ids), read a moment ago, and
+    must not read them again. The final write reads the rows again (populate_existing)."""
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
 def generate_answer(message_id: uuid.UUID) -> None:
     """Stream one answer from its provider into the database, then record usage, cost and totals."""
-    message = db.session.get(Message, message_id)
-    if message is None or message.status != "streaming" or message.model is None:
+    start = _read_start(message_id)
+    if start is None or start[0].status != "streaming" or start[0].model is None:
+        db.session.commit()
         return
-    conversation = db.session.get(Conversation, message.conversation_id)
+    message, conversation = start
     model = message.model
-    is_demo = model.is_demo  # read now: the commits below expire it
+    is_demo, conversation_id, model_id = model.is_demo, conversation.id, model.id  # _finish's commit expires them
     request, fitted = _build_request(message, conversation)
-    message.context_left_out_count = fitted.left_out_count
-    message.context_summary_id = fitted.summary.id if fitted.summary else None
-    db.session.commit()  # end the read transaction: the stream may take minutes
+    # Saved with the first flush (shown while the answer streams) and again with the final state.
+    context = {"context_left_out_count": fitted.left_out_count,
+               "context_summary_id": fitted.summary.id if fitted.summary else None}
+    _end_read_keeping_values()  # the stream may take minutes
 
+    def trimmed(shorter: FittedContext) -> None:  # the provider refused it as too long: sent again shorter
+        context.update(context_left_out_count=shorter.left_out_count,
+                       context_summary_id=shorter.summary.id if shorter.summary else None)
+        unsaved.update(context)
+
+    unsaved = dict(context)  # what the next flush also writes
     call = ModelRequest(user_id=conversation.user_id, chat_id=conversation.id, message_id=message.id,
                         ai_model_id=model.id, model_name=model.model_id, provider=model.provider,
                         requested_at=utcnow(), temperature=request.temperature and Decimal(str(request.temperature)),
@@ -130,7 +164,8 @@ def generate_answer(message_id: uuid.UUID) -> None:
     last_flush = float("-inf")
     saved_text = saved_reasoning = pending = 0
     idle_flush_seconds = min(IDLE_FLUSH_SECONDS, HEARTBEAT_STALE_AFTER.total_seconds() / 4)  # beats well in time
-    stream = stream_fitting(model, request, fitted, call, open_stream=_retrying(call, current_app.config))
+    stream = stream_fitting(model, request, fitted, call, open_stream=_retrying(call, current_app.config),
+                            on_trim=trimmed)
     try:
         for event in stream:
             if db.session().in_transaction():
@@ -161,13 +196,14 @@ def generate_answer(message_id: uuid.UUID) -> None:
                 text, reasoning = "".join(text_parts), "".join(reasoning_parts)
                 try:
                     state = _flush(message_id, text[saved_text:], reasoning[saved_reasoning:],
-                                   at=(saved_text, saved_reasoning))
+                                   at=(saved_text, saved_reasoning), also=unsaved)
                 except PoolTimeout:
                     # An overloaded worker ran out of pooled connections: keep the text and save it
                     # with the next flush rather than lose the answer.
                     current_app.logger.warning("answer %s: no database connection free, flushing later", message_id)
                     continue
                 saved_text, saved_reasoning, pending = len(text), len(reasoning), 0
+                unsaved = {}
                 if state != "continue":
                     outcome = "stopped" if state == "stop" else "gone"
                     break
@@ -180,13 +216,13 @@ def generate_answer(message_id: uuid.UUID) -> None:
             close()  # ends the HTTP stream to the provider at once on stop
     if outcome == "gone":
         return  # the conversation was deleted meanwhile
-    gave_first_title = _finish(
+    first_question = _finish(
         message_id, call, status=outcome, text="".join(text_parts), reasoning="".join(reasoning_parts),
         usage=usage, finish_reason=finish_reason if outcome == "complete" else outcome,
         error=error.user_message if error else None, error_detail=error.message if error else None,
-        error_code=error.code if error else None)
-    if gave_first_title and outcome == "complete" and not is_demo:
-        title_with_model(conversation.id, model.id)
+        error_code=error.code if error else None, context=context)
+    if first_question is not None and outcome == "complete" and not is_demo:
+        title_with_model(conversation_id, model_id, first_question)
 
 
 class _Limits:
@@ -262,15 +298,13 @@ TITLE_PROMPT = ("Write a short title, at most six words, for a conversation that
                 "Answer with the title only, without quotes.\n\n{text}")
 
 
-def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
-    """Ask the conversation's model for a title (the heuristic one stays if this fails); the call is
-    recorded and counted in the conversation's totals like any other."""
+def title_with_model(conversation_id: uuid.UUID, model_id: int, first_text: str) -> None:
+    """Ask the conversation's model for a title of its first question `first_text` (the heuristic one
+    stays if this fails); the call is recorded and counted in the conversation's totals like any other."""
     conversation = db.session.get(Conversation, conversation_id)
     model = db.session.get(AIModel, model_id)
     if conversation is None or model is None or conversation.is_title_set_by_user:
         return
-    first_text = db.session.scalar(select(Message.content).where(
-        Message.conversation_id == conversation_id, Message.role == "user").order_by(Message.id).limit(1)) or ""
     request = GenerationRequest(model_id=model.model_id, base_url=model.base_url,
                                 messages=[ChatMessage("user", TITLE_PROMPT.format(text=first_text[:2000]))],
                                 max_tokens=24, temperature=0.2, timeout=20)
@@ -285,10 +319,11 @@ def title_with_model(conversation_id: uuid.UUID, model_id: int) -> None:
     db.session.commit()
 
 
-def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str, at: tuple[int, int] | None = None) -> str:
+def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str, at: tuple[int, int] | None = None,
+           also: dict | None = None) -> str:
     """Append the new text to the row and beat the heartbeat, in one statement whose cost does not
-    grow with the answer (`content || :new`); wake the followers when there is new text; say whether
-    to continue, stop, or give up (deleted).
+    grow with the answer (`content || :new`), setting the columns in `also` too; wake the followers
+    when there is new text; say whether to continue, stop, or give up (deleted).
 
     One round trip: the statement runs on its own (autocommit, so no BEGIN and COMMIT around it) and
     on PostgreSQL carries its NOTIFY (a CTE), which is delivered when that statement commits. With
@@ -296,7 +331,7 @@ def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str, at: tuple[i
     too, so followers in every process append it without reading the row."""
     if db.session().in_transaction():
         db.session.commit()  # anything the generator's session holds is saved first, as before
-    values = {"heartbeat_at": utcnow()}
+    values = {"heartbeat_at": utcnow(), **(also or {})}
     if new_text:
         values["content"] = Message.content + new_text
     if new_reasoning:
@@ -321,52 +356,60 @@ def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str, at: tuple[i
 
 def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None,
             reasoning: str | None = None, usage: Usage | None = None, finish_reason: str | None = None,
-            error: str | None = None, error_detail: str | None = None, error_code: str | None = None) -> bool:
+            error: str | None = None, error_detail: str | None = None, error_code: str | None = None,
+            context: dict | None = None) -> str | None:
     """Write the final state: rendered HTML, tokens, cost, the provider call and the conversation totals
-    (the call through model_requests.record, which prices it and adds it to the totals).
+    (the call through model_requests.record, which prices it and adds it to the totals), and
+    `context` (what was left out of the request) on the message; wake the followers.
     `error` is shown to the user; `error_detail` (the provider's own words) only to admins, on the call.
-    Returns True when this answer gave the conversation its first title."""
-    message = db.session.get(Message, message_id)
-    if message is None or message.status != "streaming":
-        return False
+    When this answer gave the conversation its first title, returns the conversation's first question
+    (else None)."""
+    untitled = and_(Conversation.title == DEFAULT_TITLE, Conversation.is_title_set_by_user.is_(False))
+    asked = aliased(Message)
+    first_question = select(asked.content).where(
+        asked.conversation_id == Conversation.id, asked.role == "user").order_by(asked.id).limit(1)
+    row = db.session.execute(
+        select(Message, Conversation.id, case((untitled, first_question.scalar_subquery())),
+               untitled.label("untitled"))
+        .join(Conversation, Conversation.id == Message.conversation_id).where(Message.id == message_id)
+        .options(lazyload(Message.options)).execution_options(populate_existing=True)).first()
+    if row is None or row[0].status != "streaming":
+        return None
+    message, conversation_id, first_text, is_untitled = row
     if text is None:
         text, reasoning = message.content, message.reasoning_content
     # Rendered before anything is written: a costly render must never hold the database's write lock.
     content_html = render_markdown_safe(text or "")
     now = utcnow()
+    # The heuristic title, only while the conversation still has none (a rename meanwhile wins).
+    title = ({"title": case((untitled, heuristic_title(first_text or "")), else_=Conversation.title)}
+             if is_untitled else None)
     if call is not None:
         call.status = {"complete": "success", "stopped": "stopped"}.get(status, "error")
         call.error_code, call.error_message = error_code, error_detail or error
-        cost = model_requests.record(call, usage, message.model, at=now, active_at=now)
+        cost = model_requests.record(call, usage, message.model, at=now, active_at=now, conversation_values=title)
     else:  # the generator crashed or its process died: no call to record, but the conversation moved on
         cost = NO_COST
-        model_requests.add_to_conversation_totals(message.conversation_id, None, cost, active_at=now)
-    message.content = text or ""
-    message.reasoning_content = reasoning or None
-    message.content_html = content_html
-    message.renderer_version = RENDERER_VERSION
-    message.parts = [{"type": "text", "text": message.content}] + (
-        [{"type": "reasoning", "text": reasoning}] if reasoning else [])
-    message.status = status
-    message.finish_reason = finish_reason
-    message.error_message = error
-    message.input_tokens, message.output_tokens, message.cached_input_tokens = (
-        (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) if usage else (None, None, None))
-    message.cost_usd = cost.total_usd if usage else None
-    message.completed_at = now
-    message.heartbeat_at = None
-
-    conversation = db.session.get(Conversation, message.conversation_id)
-    gave_first_title = False
-    if conversation is not None and not conversation.is_title_set_by_user and conversation.title == DEFAULT_TITLE:
-        first_user_text = db.session.scalar(select(Message.content).where(
-            Message.conversation_id == conversation.id, Message.role == "user").order_by(Message.id).limit(1))
-        conversation.title = heuristic_title(first_user_text or "")
-        gave_first_title = True
-    notify.send(db.session, message_id)
+        model_requests.add_to_conversation_totals(conversation_id, None, cost, active_at=now, also=title)
+    text = text or ""
+    values = dict(
+        content=text, reasoning_content=reasoning or None, content_html=content_html,
+        renderer_version=RENDERER_VERSION,
+        parts=[{"type": "text", "text": text}] + ([{"type": "reasoning", "text": reasoning}] if reasoning else []),
+        status=status, finish_reason=finish_reason, error_message=error,
+        input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
+        cached_input_tokens=usage.cached_input_tokens if usage else None,
+        cost_usd=cost.total_usd if usage else None, completed_at=now, heartbeat_at=None, **(context or {}))
+    statement = update(Message).where(Message.id == message_id).values(**values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The followers' wake-up rides in the same statement, sent when the transaction commits.
+        finished = statement.returning(Message.id).cte("finished")
+        db.session.execute(select(finished.c.id, notify.notify_clause(message_id)))
+    else:
+        db.session.execute(statement.execution_options(synchronize_session=False))
     db.session.commit()
     notify.sent(db.session, message_id)
-    return gave_first_title
+    return (first_text or "") if is_untitled else None
 
 
 def reap_if_stale(message: Message) -> bool:

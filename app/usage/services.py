@@ -6,13 +6,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, case, cast, delete, func, select, update
+from sqlalchemy import Date, case, cast, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
-from app.models.base import insert_ignoring_duplicates, new_uuid, utcnow
+from app.models.base import new_uuid, utcnow
 from app.usage.models import CostAggregation
 
 REBUILD_BATCH = 1000
+# The numbers a call adds to its roll-up row.
+ROLLED_UP = ("request_count", "success_count", "error_count", "total_tokens", "total_input_tokens",
+             "total_output_tokens", "total_cost_usd", "total_latency_ms")
 
 
 def bucket_key(day: date, user_id: uuid.UUID | None, provider: str, model: str, task_type: str) -> str:
@@ -22,27 +26,26 @@ def bucket_key(day: date, user_id: uuid.UUID | None, provider: str, model: str, 
 
 def add_call(call) -> None:
     """Add one recorded provider call (a ModelRequest whose tokens and cost are set) to its day's
-    roll-up row, in the caller's transaction: create the row if missing (insert, ignoring a duplicate),
-    then add by increments in SQL so concurrent calls cannot lose an update."""
+    roll-up row, in the caller's transaction: one upsert that creates the row with the call's own
+    numbers or adds them to the row there (`n = n + excluded.n`), so concurrent calls cannot lose an
+    update and the row is never read first."""
     day = call.requested_at.date()
-    key = bucket_key(day, call.user_id, call.provider, call.model_name, call.task_type or "chat")
-    db.session.execute(insert_ignoring_duplicates(CostAggregation.__table__, ["bucket_key"]).values(
+    task_type = call.task_type or "chat"
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(CostAggregation.__table__).values(
         id=new_uuid(), aggregation_type="daily", aggregation_date=day, user_id=call.user_id,
-        provider=call.provider, model_id=call.model_name, task_type=call.task_type or "chat", bucket_key=key,
-        request_count=0, success_count=0, error_count=0, total_tokens=0, total_input_tokens=0,
-        total_output_tokens=0, total_cost_usd=Decimal("0"), total_latency_ms=0,
-        created_at=call.responded_at, updated_at=call.responded_at))
-    table = CostAggregation
-    db.session.execute(update(table).where(table.bucket_key == key).values(
-        request_count=table.request_count + 1,
-        success_count=table.success_count + (1 if call.status == "success" else 0),
-        error_count=table.error_count + (1 if call.status == "error" else 0),
-        total_tokens=table.total_tokens + (call.total_tokens or 0),
-        total_input_tokens=table.total_input_tokens + (call.input_tokens or 0),
-        total_output_tokens=table.total_output_tokens + (call.output_tokens or 0),
-        total_cost_usd=table.total_cost_usd + (call.total_cost_usd or Decimal("0")),
-        total_latency_ms=table.total_latency_ms + (call.latency_ms or 0),
-        updated_at=call.responded_at).execution_options(synchronize_session=False))
+        provider=call.provider, model_id=call.model_name, task_type=task_type,
+        bucket_key=bucket_key(day, call.user_id, call.provider, call.model_name, task_type),
+        request_count=1, success_count=1 if call.status == "success" else 0,
+        error_count=1 if call.status == "error" else 0, total_tokens=call.total_tokens or 0,
+        total_input_tokens=call.input_tokens or 0, total_output_tokens=call.output_tokens or 0,
+        total_cost_usd=call.total_cost_usd or Decimal("0"), total_latency_ms=call.latency_ms or 0,
+        created_at=call.responded_at, updated_at=call.responded_at)
+    table = CostAggregation.__table__
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["bucket_key"],
+        set_={**{column: table.c[column] + statement.excluded[column] for column in ROLLED_UP},
+              "updated_at": statement.excluded.updated_at}))
 
 
 def _call_day(column):
