@@ -179,9 +179,10 @@ def by_user(start: date, end: date, limit: int = 50) -> list[UsageRow]:
     grouped = (select(table.user_id, *_sums(table)).where(table.aggregation_date >= start,
                                                           table.aggregation_date < end)
                .group_by(table.user_id).order_by(cost.desc()).limit(limit).subquery())
+    cost_column = grouped.c[5]  # user_id, then _sums(): requests, tokens, input, output, cost, errors
     rows = db.session.execute(
         select(grouped, User.email).outerjoin(User, User.id == grouped.c.user_id)
-        .order_by(grouped.c[4].desc()))  # the subquery's fifth column: the cost
+        .order_by(cost_column.desc(), User.email))
     return [_row(email or "(deleted account)", values, user_id) for user_id, *values, email in rows]
 
 
