@@ -129,6 +129,7 @@ def _end_read_keeping_values() -> None:
 
 def generate_answer(message_id: uuid.UUID) -> None:
     """Stream one answer from its provider into the database, then record usage, cost and totals."""
+    started = time.monotonic()
     start = _read_start(message_id)
     if start is None or start[0].status != "streaming" or start[0].model is None:
         db.session.commit()
@@ -161,7 +162,9 @@ def generate_answer(message_id: uuid.UUID) -> None:
     limits = _Limits(model.name, model.first_token_timeout_seconds, model.idle_timeout_seconds)
     # The first text is saved at once (time to first token); later text is coalesced by time and size.
     # Each flush appends only what is new (saved_* count what the row holds), so its cost stays constant.
-    last_flush = float("-inf")
+    # The send beat the heartbeat as it created the answer, just before: the first flush is due with
+    # the first text, or idle_flush_seconds after the start (at once after a long summary call).
+    last_flush = started
     saved_text = saved_reasoning = pending = 0
     idle_flush_seconds = min(IDLE_FLUSH_SECONDS, HEARTBEAT_STALE_AFTER.total_seconds() / 4)  # beats well in time
     stream = stream_fitting(model, request, fitted, call, open_stream=_retrying(call, current_app.config),
@@ -169,8 +172,8 @@ def generate_answer(message_id: uuid.UUID) -> None:
     try:
         for event in stream:
             if db.session().in_transaction():
-                # Opening the stream read the model and its key: end that transaction now, not at the
-                # first flush, so a provider slow to answer does not hold a pooled connection meanwhile.
+                # A retry read rows again (the refused call, the model): end that transaction now, not at
+                # the first flush, so a provider slow to answer does not hold a pooled connection meanwhile.
                 db.session.commit()
             if event is WAITING:
                 # Nothing arrived: the flush below still beats the heartbeat and sees a stop.
@@ -190,8 +193,8 @@ def generate_answer(message_id: uuid.UUID) -> None:
             elif isinstance(event, Finish):
                 finish_reason = event.reason
             since_flush = time.monotonic() - last_flush
-            if (pending and since_flush >= FLUSH_SECONDS) or pending >= FLUSH_MAX_CHARS \
-                    or since_flush >= idle_flush_seconds:
+            if (pending and (since_flush >= FLUSH_SECONDS or not (saved_text or saved_reasoning))) \
+                    or pending >= FLUSH_MAX_CHARS or since_flush >= idle_flush_seconds:
                 last_flush = time.monotonic()
                 text, reasoning = "".join(text_parts), "".join(reasoning_parts)
                 try:
@@ -511,7 +514,7 @@ def follow_message(message_id: uuid.UUID, text_offset: int, reasoning_offset: in
             db.session.rollback()
         if status != "streaming":
             db.session.rollback()
-            message = db.session.get(Message, message_id)
+            message = db.session.get(Message, message_id, options=[lazyload(Message.options)])  # not shown
             yield sse_frame("done", render_final(message) if message else "", f"{text_offset}.{reasoning_offset}")
             db.session.rollback()
             return
