@@ -15,10 +15,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, func, literal, select, union_all
+from sqlalchemy import BigInteger, Uuid, and_, func, literal, select, union_all
+from sqlalchemy.orm import aliased
 
 from app.billing import charts, metering, organisations, subscriptions
 from app.billing.models import (
+    FEATURES,
     SENDING_ROLES,
     PlanFeature,
     SubscriptionUsage,
@@ -35,6 +37,7 @@ from app.models.base import utcnow
 # The API answers a refusal with 429 and OpenAI's code for a spent quota (what its SDKs expect).
 BILLING_URL = "/billing"
 SEND_FEATURES = ("monthly_tokens", "monthly_cost", "messages_per_day")
+MAX_MEMBERSHIPS = 500  # organisations listed in the "Bill to" picker (as organisations.memberships_of)
 DISPLAY_NAMES = {
     "monthly_tokens": "Tokens this period",
     "monthly_cost": "Provider cost this period",
@@ -228,51 +231,160 @@ def _refusal(tenant: TenantAccount, row: LimitUsage) -> LimitReached:
         f"See {BILLING_URL} to upgrade the plan, or ask an organisation admin.", row.feature_key, tenant.id)
 
 
-def _send_rows(membership: TenantMembership) -> list[LimitUsage]:
-    """The send limits set for the membership's organisation (and the member's caps) with their usage:
-    two queries (the plan with its limits; the counters)."""
-    plan = _plan_of(membership.tenant_id)
-    has_cap = membership.monthly_token_cap is not None or membership.monthly_cost_cap_micros is not None
-    keys = [key for key in SEND_FEATURES if key in plan.features and
+def _has_cap(membership: TenantMembership) -> bool:
+    return membership.monthly_token_cap is not None or membership.monthly_cost_cap_micros is not None
+
+
+def _send_keys(plan: _Plan) -> list[str]:
+    return [key for key in SEND_FEATURES if key in plan.features and
             (plan.features[key].hard_limit is not None or plan.features[key].soft_limit is not None)]
-    if not keys and not has_cap:
+
+
+def _send_rows(membership: TenantMembership) -> list[LimitUsage]:
+    """The send limits set for the membership's organisation (and the member's caps) with their usage,
+    read apart: two queries (the plan with its limits, made or rolled forward when needed; the counters)."""
+    plan = _plan_of(membership.tenant_id)
+    keys = _send_keys(plan)
+    if not keys and not _has_cap(membership):
         return []
-    used = _metered(membership.tenant_id, plan, keys, membership.user_id if has_cap else None)
-    return _rows(plan, keys, used, membership if has_cap else None)
+    used = _metered(membership.tenant_id, plan, keys, membership.user_id if _has_cap(membership) else None)
+    return _rows(plan, keys, used, membership if _has_cap(membership) else None)
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """Where a user sends from: their membership of the organisation billed, and its send limits
+    (and the member's caps) with their usage."""
+    tenant: TenantAccount
+    membership: TenantMembership
+    rows: list[LimitUsage] | None  # None: to be read apart (see _completed)
+
+
+def _standing_statement(user_id: uuid.UUID, tenant_id: uuid.UUID | None, *, every_membership: bool):
+    """The user's memberships (every one, personal first; or only that of the organisation billed)
+    with, on the organisation billed, its current subscription, one row per limit of its plan with
+    what was metered for it this period, today's messages and the member's month: one statement.
+    `tenant_id` None: the personal organisation."""
+    now = utcnow()
+    today = now.date()
+    account, member = TenantAccount, TenantMembership
+    if tenant_id is not None:
+        billed, billed_id = account.id == tenant_id, literal(tenant_id, Uuid)
+    else:
+        personal = aliased(TenantAccount, name="personal")
+        billed = account.personal_user_id == user_id
+        billed_id = select(personal.id).where(personal.personal_user_id == user_id).scalar_subquery()
+    # Uncorrelated, so it is looked up once and the subscription then found by its key.
+    live = aliased(TenantSubscription, name="live")
+    live_id = (select(live.id).where(live.tenant_id == billed_id, live.status.in_(subscriptions.LIVE_STATUSES))
+               .order_by(live.created_at.desc(), live.id.desc()).limit(1).scalar_subquery())
+    current = aliased(TenantSubscription, name="current_subscription")
+    day, month = aliased(UsageCounter, name="day_counter"), aliased(UsageCounter, name="member_month")
+    statement = (
+        select(account, member, current.id.label("subscription_id"), current.current_period_start,
+               current.current_period_end, current.processor, PlanFeature.feature_key, PlanFeature.display_name,
+               PlanFeature.hard_limit, PlanFeature.soft_limit, SubscriptionUsage.quantity,
+               day.messages.label("day_messages"),
+               (month.input_tokens + month.output_tokens).label("member_tokens"),
+               month.cost_micros.label("member_cost"))
+        .select_from(member).join(account, account.id == member.tenant_id)
+        .outerjoin(current, and_(billed, current.id == live_id))
+        .outerjoin(PlanFeature, PlanFeature.plan_id == current.plan_id)
+        .outerjoin(SubscriptionUsage, and_(SubscriptionUsage.subscription_id == current.id,
+                                           SubscriptionUsage.feature_key == PlanFeature.feature_key,
+                                           SubscriptionUsage.period_start == current.current_period_start))
+        .outerjoin(day, and_(billed, day.bucket_key == metering.bucket_key_of(account.id, None, "day", today)))
+        .outerjoin(month, and_(billed, month.bucket_key == metering.bucket_key_of(
+            account.id, user_id, "month", metering.month_start(today))))
+        .where(member.user_id == user_id))
+    if every_membership:
+        return statement.order_by(account.personal_user_id.is_(None), account.name, account.id).limit(
+            MAX_MEMBERSHIPS + len(FEATURES)), now
+    return statement.where(billed), now
+
+
+def _read_standing(user, tenant_id: uuid.UUID | None, *, every_membership: bool):
+    """The (organisation, membership) pairs read, and the user's standing in the organisation billed:
+    None when they have no membership there; with rows None when its plan must be read apart (no live
+    subscription, or a manual period to roll forward: see _completed)."""
+    statement, now = _standing_statement(user.id, tenant_id, every_membership=every_membership)
+    pairs, features, billed_rows = [], {}, []
+    for row in db.session.execute(statement):
+        tenant, membership = row[0], row[1]
+        if not pairs or pairs[-1][0] is not tenant:
+            pairs.append((tenant, membership))
+        if (tenant.id == tenant_id) if tenant_id is not None else (tenant.personal_user_id == user.id):
+            billed_rows.append(row)
+            if row.feature_key is not None:
+                features[row.feature_key] = row
+    if not billed_rows:
+        return pairs[:MAX_MEMBERSHIPS], None
+    first = billed_rows[0]
+    tenant, membership = first[0], first[1]
+    if first.subscription_id is None or (first.processor == "manual" and first.current_period_end <= now):
+        return pairs[:MAX_MEMBERSHIPS], _Standing(tenant, membership, None)
+    plan = _Plan(first.subscription_id, first.current_period_start,
+                 {key: _Feature(key, row.display_name, row.hard_limit, row.soft_limit)
+                  for key, row in features.items()})
+    used = {key: int(row.quantity or 0) for key, row in features.items() if key in ("monthly_tokens", "monthly_cost")}
+    used["messages_per_day"] = int(first.day_messages or 0)
+    used["member_monthly_tokens"] = int(first.member_tokens or 0)
+    used["member_monthly_cost"] = int(first.member_cost or 0)
+    rows = _rows(plan, _send_keys(plan), used, membership if _has_cap(membership) else None)
+    return pairs[:MAX_MEMBERSHIPS], _Standing(tenant, membership, rows)
+
+
+def _completed(standing: _Standing) -> _Standing:
+    """A standing whose plan the one statement could not give (no live subscription yet, or a manual
+    period that ended): the subscription made or rolled forward, then read apart."""
+    if standing.rows is not None:
+        return standing
+    return _Standing(standing.tenant, standing.membership, _send_rows(standing.membership))
+
+
+def _sending_standing(user, tenant_id: uuid.UUID | None) -> _Standing:
+    """The user's standing in the organisation a conversation bills to (None: their personal one),
+    which they must be allowed to bill: one statement on the usual path."""
+    _pairs, standing = _read_standing(user, tenant_id, every_membership=False)
+    if standing is None or standing.membership.role not in SENDING_ROLES:
+        # Not a member (NotFound), a viewer (Forbidden), or no personal organisation yet (made now).
+        membership = organisations.sending_membership(user, tenant_id)
+        return _Standing(organisations.get_organisation(membership.tenant_id), membership, _send_rows(membership))
+    return _completed(standing)
 
 
 def check_can_send(user, tenant_id: uuid.UUID | None) -> uuid.UUID:
     """Refuse (LimitReached) asking for an answer billed to the organisation when it is past a hard
     limit or the user past their member cap; NotFound/Forbidden when the user may not bill it. None
     means the personal organisation. Returns the organisation's id. Writes nothing itself, except
-    the personal organisation and its Free subscription the first time they are needed."""
-    membership = organisations.sending_membership(user, tenant_id)
-    for row in _send_rows(membership):
+    the personal organisation and its Free subscription the first time they are needed. One query
+    on the usual path (the membership, the plan's limits and the usage together)."""
+    standing = _sending_standing(user, tenant_id)
+    for row in standing.rows:
         if row.state == "exceeded":
-            raise _refusal(organisations.get_organisation(membership.tenant_id), row)
-    return membership.tenant_id
+            raise _refusal(standing.tenant, row)
+    return standing.tenant.id
 
 
-def warnings(user, tenant_id: uuid.UUID | None, *, membership: TenantMembership | None = None) -> list[str]:
-    """Sentences for the chat page's banner: each send limit past its soft limit (or reached).
-    `membership` (the user's in that organisation), when the caller has it, saves a query."""
-    try:
-        membership = membership or organisations.sending_membership(user, tenant_id)
-    except DomainError:  # a banner never breaks the page (a membership removed since, say)
-        return []
-    rows = [row for row in _send_rows(membership) if row.state != "ok"]
-    if not rows:
-        return []
-    tenant = organisations.get_organisation(membership.tenant_id)
+def _sentences(standing: _Standing) -> list[str]:
     sentences = []
-    for row in rows:
+    for row in standing.rows:
         if row.state == "exceeded":
-            sentences.append(_refusal(tenant, row).message)
-        else:
+            sentences.append(_refusal(standing.tenant, row).message)
+        elif row.state == "warning":
             limit = row.hard_limit if row.hard_limit is not None else row.soft_limit
-            sentences.append(f"{tenant.name} is nearing its limit of {row.display_name.lower()}: "
+            sentences.append(f"{standing.tenant.name} is nearing its limit of {row.display_name.lower()}: "
                              f"{used_of_limit(row.unit, row.used, limit)} used.")
     return sentences
+
+
+def warnings(user, tenant_id: uuid.UUID | None) -> list[str]:
+    """Sentences for the chat page's banner: each send limit past its soft limit (or reached)."""
+    try:
+        standing = _sending_standing(user, tenant_id)
+    except DomainError:  # a banner never breaks the page (a membership removed since, say)
+        return []
+    return _sentences(standing)
 
 
 @dataclass(frozen=True)
@@ -284,17 +396,18 @@ class ChatBilling:
 
 def for_chat_page(user, tenant_id: uuid.UUID | None) -> ChatBilling:
     """The "Bill to" choices and the banner's sentences for a conversation billed to `tenant_id`
-    (None: personal): three queries in all."""
-    memberships = organisations.memberships_of(user)
-    choices = [(tenant, membership.role) for tenant, membership in memberships
-               if membership.role in SENDING_ROLES]
-    chosen = next((membership for tenant, membership in memberships
-                   if (tenant.id == tenant_id if tenant_id else tenant.is_personal)), None)
-    if chosen is None or chosen.role not in SENDING_ROLES:
+    (None: personal): one query on the usual path, the memberships of the picker carrying the billed
+    organisation's limits and usage."""
+    memberships, standing = _read_standing(user, tenant_id, every_membership=True)
+    if not memberships or not memberships[0][0].is_personal:
+        subscriptions.personal_organisation(user.id, user.email)  # made on first need, then read again
+        memberships, standing = _read_standing(user, tenant_id, every_membership=True)
+    choices = [(tenant, membership.role) for tenant, membership in memberships if membership.role in SENDING_ROLES]
+    if standing is None or standing.membership.role not in SENDING_ROLES:
         lost = [] if tenant_id is None else [
             "This conversation bills to an organisation you can no longer bill: choose another one in its settings."]
         return ChatBilling(choices, lost)
-    return ChatBilling(choices, warnings(user, chosen.tenant_id, membership=chosen))
+    return ChatBilling(choices, _sentences(_completed(standing)))
 
 
 def _hard_limit(tenant_id: uuid.UUID, key: str) -> int | None:
