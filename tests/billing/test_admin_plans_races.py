@@ -48,6 +48,7 @@ def test_two_admins_adding_the_same_limit_at_once_get_a_conflict_with_their_inpu
     html = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "Another administrator changed this plan while you were editing it" in html
+    assert "Limits as saved now (hard; warning): Members: 5 members." in html  # what the other admin saved
     assert 'value="Starter &lt;b&gt;plus&lt;/b&gt;"' in html and 'value="7"' in html and 'value="6"' in html
     db.session.expire_all()
     assert subscriptions.plan_by_code("starter").name == "Starter"  # nothing of the refused save
