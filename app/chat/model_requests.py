@@ -5,6 +5,7 @@ llm.pricing.price), stores its row and adds its tokens and cost to the conversat
 Answers, titles and summaries go through it, and so will the API and billing's metering."""
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -12,11 +13,12 @@ from collections import deque
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, case, select, update
 
 from app.ai_models.services import stream_from
 from app.billing import metering
 from app.chat.models import Conversation, ModelRequest
+from app.chat.services import DEFAULT_TITLE
 from app.extensions import db
 from app.llm.base import GenerationRequest, ProviderError, TextDelta, Usage
 from app.llm.pricing import Cost, Priced, price
@@ -47,11 +49,11 @@ def call_for_text(call: ModelRequest, model, request: GenerationRequest) -> tupl
 
 
 def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at: datetime | None = None,
-           active_at: datetime | None = None, conversation_values: dict | None = None) -> Cost:
+           active_at: datetime | None = None, first_title: str | None = None) -> Cost:
     """Finish a provider call's row: its end time `at` (now by default) and latency, its tokens and
     its cost at `model`'s prices; add the row to the session, to its day's usage roll-up and the
     tokens and cost to its conversation's totals (marking the conversation active at `active_at`, if
-    given, and setting `conversation_values` in the same statement). Part of the caller's transaction,
+    given, and giving it `first_title` if it has no title yet). Part of the caller's transaction,
     which commits. Returns the cost."""
     call.responded_at = at or utcnow()
     call.latency_ms = _milliseconds(call.requested_at, call.responded_at)
@@ -67,31 +69,51 @@ def record(call: ModelRequest, usage: Usage | None, model: Priced | None, *, at:
     db.session.add(call)
     usage_rollups.add_call(call)  # the day's roll-up row, in this same transaction
     if call.chat_id is not None:
-        add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at, also=conversation_values)
+        add_to_conversation_totals(call.chat_id, usage, cost, active_at=active_at, first_title=first_title)
     metering.add(billing, call)  # its organisation's counters, after the conversation's row (lock order)
     _calibration_of(call.ai_model_id, load=False).add(call)
     return cost
 
 
 def add_to_conversation_totals(conversation_id: uuid.UUID, usage: Usage | None, cost: Cost, *,
-                               active_at: datetime | None = None, also: dict | None = None) -> None:
+                               active_at: datetime | None = None, first_title: str | None = None) -> None:
     """Add a call's tokens and cost to the conversation's running totals, by increments in SQL so
     concurrent calls cannot lose an update; with `active_at`, also mark the conversation's last
-    message and activity then; `also` sets more columns in the same statement. Nothing to add,
-    no time to mark and nothing else to set: no statement."""
-    if usage is None and active_at is None and not also:
+    message and activity then; with `first_title`, make it the title if the conversation still has
+    none (a rename meanwhile wins). Nothing to add, no time to mark and no title: no statement."""
+    if usage is None and active_at is None and first_title is None:
         return
     input_tokens = usage.input_tokens if usage else 0
     output_tokens = usage.output_tokens if usage else 0
+    db.session.execute(_totals_statement(active_at is not None, first_title is not None), {
+        "conversation_id": conversation_id, "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "tokens": input_tokens + output_tokens, "cost": cost.total_usd, "active_at": active_at,
+        "first_title": first_title, "default_title": DEFAULT_TITLE})
+
+
+@functools.cache
+def _totals_statement(marks_active: bool, sets_title: bool):
+    """add_to_conversation_totals' statement for one shape, built once per process."""
+    columns = Conversation.__table__.c
+
+    def parameter(name, column):
+        return bindparam(name, type_=column.type)
+
     values = {
-        "total_input_tokens": Conversation.total_input_tokens + input_tokens,
-        "total_output_tokens": Conversation.total_output_tokens + output_tokens,
-        "total_tokens": Conversation.total_tokens + input_tokens + output_tokens,
-        "total_cost_usd": Conversation.total_cost_usd + cost.total_usd}
-    if active_at is not None:
-        values.update(last_message_at=active_at, last_activity_at=active_at)
-    values.update(also or {})
-    db.session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+        "total_input_tokens": Conversation.total_input_tokens + parameter("input_tokens", columns.total_input_tokens),
+        "total_output_tokens": Conversation.total_output_tokens + parameter("output_tokens",
+                                                                            columns.total_output_tokens),
+        "total_tokens": Conversation.total_tokens + parameter("tokens", columns.total_tokens),
+        "total_cost_usd": Conversation.total_cost_usd + parameter("cost", columns.total_cost_usd)}
+    if marks_active:
+        values.update(last_message_at=parameter("active_at", columns.last_message_at),
+                      last_activity_at=parameter("active_at", columns.last_activity_at))
+    if sets_title:
+        untitled = and_(Conversation.title == parameter("default_title", columns.title),
+                        Conversation.is_title_set_by_user.is_(False))
+        values["title"] = case((untitled, parameter("first_title", columns.title)), else_=Conversation.title)
+    return update(Conversation).where(
+        Conversation.id == parameter("conversation_id", columns.id)).values(**values)
 
 
 def recent_failures(model_id: int, limit: int = RECENT_FAILURES) -> list[ModelRequest]:

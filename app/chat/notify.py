@@ -123,10 +123,15 @@ def send(session, message_id: uuid.UUID) -> None:
         session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": str(message_id)})
 
 
-def notify_clause(message_id: uuid.UUID, piece: Piece | None = None):
-    """`pg_notify` for one message (with the piece of text just appended, when it fits), to select in
-    the statement that changed it (PostgreSQL): sent when, and only if, that statement commits."""
-    return func.pg_notify(CHANNEL, piece.payload(message_id) if piece is not None else str(message_id))
+def payload(message_id: uuid.UUID, piece: Piece | None = None) -> str:
+    """A notification's payload: the message id, with the piece of text just appended when it fits."""
+    return piece.payload(message_id) if piece is not None else str(message_id)
+
+
+def notify_clause(payload_value):
+    """`pg_notify` of a payload (see `payload()`; a value or a bound parameter), to select in the
+    statement that changed the message (PostgreSQL): sent when, and only if, that statement commits."""
+    return func.pg_notify(CHANNEL, payload_value)
 
 
 def sent(session, message_id: uuid.UUID, piece: Piece | None = None) -> None:

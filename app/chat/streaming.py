@@ -7,6 +7,7 @@ event id, so a reconnect resumes where it left off), then follows new text until
 finished. A generation whose heartbeat stopped (its process died) is marked failed, text kept."""
 from __future__ import annotations
 
+import functools
 import html
 import random
 import re
@@ -17,7 +18,7 @@ from contextlib import closing
 from decimal import Decimal
 
 from flask import Flask, current_app
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import String, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased, joinedload, lazyload
 
@@ -334,27 +335,42 @@ def _flush(message_id: uuid.UUID, new_text: str, new_reasoning: str, at: tuple[i
     too, so followers in every process append it without reading the row."""
     if db.session().in_transaction():
         db.session.commit()  # anything the generator's session holds is saved first, as before
-    values = {"heartbeat_at": utcnow(), **(also or {})}
-    if new_text:
-        values["content"] = Message.content + new_text
-    if new_reasoning:
-        values["reasoning_content"] = func.coalesce(Message.reasoning_content, "") + new_reasoning
-    statement = (update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
-                 .returning(Message.stop_requested_at))
     has_news = bool(new_text or new_reasoning)
     piece = notify.Piece(at[0], new_text, at[1], new_reasoning) if has_news and at is not None else None
+    parameters = {"message_id": message_id, "heartbeat_at": utcnow(), "new_text": new_text,
+                  "new_reasoning": new_reasoning, **(also or {})}
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if connection.dialect.name == "postgresql" and has_news:
-            flushed = statement.cte("flushed")
-            row = connection.execute(select(flushed.c.stop_requested_at,
-                                            notify.notify_clause(message_id, piece))).first()
-        else:
-            row = connection.execute(statement).first()
+        with_notify = connection.dialect.name == "postgresql" and has_news
+        if with_notify:
+            parameters["payload"] = notify.payload(message_id, piece)
+        statement = _flush_statement(bool(new_text), bool(new_reasoning), with_notify, tuple(sorted(also or ())))
+        row = connection.execute(statement, parameters).first()
     if has_news and row is not None:
         notify.sent(db.session, message_id, piece)
     if row is None:
         return "gone"
     return "stop" if row.stop_requested_at is not None else "continue"
+
+
+@functools.cache
+def _flush_statement(has_text: bool, has_reasoning: bool, with_notify: bool, also: tuple[str, ...]):
+    """The flush's statement for one shape of flush, built once per process: only the parameters
+    change from one flush to the next, so nothing is built or keyed again (CPU per flush)."""
+    columns = Message.__table__.c
+    values = {"heartbeat_at": bindparam("heartbeat_at", type_=columns.heartbeat_at.type),
+              **{name: bindparam(name, type_=columns[name].type) for name in also}}
+    if has_text:
+        values["content"] = Message.content + bindparam("new_text", type_=columns.content.type)
+    if has_reasoning:
+        values["reasoning_content"] = (func.coalesce(Message.reasoning_content, "")
+                                       + bindparam("new_reasoning", type_=columns.reasoning_content.type))
+    statement = (update(Message).where(Message.id == bindparam("message_id", type_=columns.id.type),
+                                       Message.status == "streaming")
+                 .values(**values).returning(Message.stop_requested_at))
+    if not with_notify:
+        return statement
+    flushed = statement.cte("flushed")  # on PostgreSQL the NOTIFY rides in the same statement
+    return select(flushed.c.stop_requested_at, notify.notify_clause(bindparam("payload", type_=String)))
 
 
 def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | None = None,
@@ -367,15 +383,7 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
     `error` is shown to the user; `error_detail` (the provider's own words) only to admins, on the call.
     When this answer gave the conversation its first title, returns the conversation's first question
     (else None)."""
-    untitled = and_(Conversation.title == DEFAULT_TITLE, Conversation.is_title_set_by_user.is_(False))
-    asked = aliased(Message)
-    first_question = select(asked.content).where(
-        asked.conversation_id == Conversation.id, asked.role == "user").order_by(asked.id).limit(1)
-    row = db.session.execute(
-        select(Message, Conversation.id, case((untitled, first_question.scalar_subquery())),
-               untitled.label("untitled"))
-        .join(Conversation, Conversation.id == Message.conversation_id).where(Message.id == message_id)
-        .options(lazyload(Message.options)).execution_options(populate_existing=True)).first()
+    row = db.session.execute(_finish_read(), {"message_id": message_id}).first()
     if row is None or row[0].status != "streaming":
         return None
     message, conversation_id, first_text, is_untitled = row
@@ -385,34 +393,64 @@ def _finish(message_id, call: ModelRequest | None, *, status: str, text: str | N
     content_html = render_markdown_safe(text or "")
     now = utcnow()
     # The heuristic title, only while the conversation still has none (a rename meanwhile wins).
-    title = ({"title": case((untitled, heuristic_title(first_text or "")), else_=Conversation.title)}
-             if is_untitled else None)
+    title = heuristic_title(first_text or "") if is_untitled else None
     if call is not None:
         call.status = {"complete": "success", "stopped": "stopped"}.get(status, "error")
         call.error_code, call.error_message = error_code, error_detail or error
-        cost = model_requests.record(call, usage, message.model, at=now, active_at=now, conversation_values=title)
+        cost = model_requests.record(call, usage, message.model, at=now, active_at=now, first_title=title)
     else:  # the generator crashed or its process died: no call to record, but the conversation moved on
         cost = NO_COST
-        model_requests.add_to_conversation_totals(conversation_id, None, cost, active_at=now, also=title)
+        model_requests.add_to_conversation_totals(conversation_id, None, cost, active_at=now, first_title=title)
     text = text or ""
-    values = dict(
-        content=text, reasoning_content=reasoning or None, content_html=content_html,
+    parameters = dict(
+        message_id=message_id, content=text, reasoning_content=reasoning or None, content_html=content_html,
         renderer_version=RENDERER_VERSION,
         parts=[{"type": "text", "text": text}] + ([{"type": "reasoning", "text": reasoning}] if reasoning else []),
         status=status, finish_reason=finish_reason, error_message=error,
         input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
         cached_input_tokens=usage.cached_input_tokens if usage else None,
         cost_usd=cost.total_usd if usage else None, completed_at=now, heartbeat_at=None, **(context or {}))
-    statement = update(Message).where(Message.id == message_id).values(**values)
-    if db.session.get_bind().dialect.name == "postgresql":
-        # The followers' wake-up rides in the same statement, sent when the transaction commits.
-        finished = statement.returning(Message.id).cte("finished")
-        db.session.execute(select(finished.c.id, notify.notify_clause(message_id)))
-    else:
-        db.session.execute(statement.execution_options(synchronize_session=False))
+    is_postgres = db.session.get_bind().dialect.name == "postgresql"
+    if is_postgres:
+        parameters["payload"] = notify.payload(message_id)
+    db.session.execute(_final_statement(is_postgres, tuple(sorted(context or ()))), parameters)
     db.session.commit()
     notify.sent(db.session, message_id)
     return (first_text or "") if is_untitled else None
+
+
+FINAL_COLUMNS = ("content", "reasoning_content", "content_html", "renderer_version", "parts", "status",
+                 "finish_reason", "error_message", "input_tokens", "output_tokens", "cached_input_tokens",
+                 "cost_usd", "completed_at", "heartbeat_at")
+
+
+@functools.cache
+def _finish_read():
+    """_finish's one read, built once per process: the answer (with its model, for the prices), its
+    conversation's id, whether that conversation still has no title and, only then, its first question.
+    Rows already in the session are read again (another process may have stopped or reaped it)."""
+    untitled = and_(Conversation.title == DEFAULT_TITLE, Conversation.is_title_set_by_user.is_(False))
+    asked = aliased(Message)
+    first_question = select(asked.content).where(
+        asked.conversation_id == Conversation.id, asked.role == "user").order_by(asked.id).limit(1)
+    return (select(Message, Conversation.id, case((untitled, first_question.scalar_subquery())),
+                   untitled.label("untitled"))
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == bindparam("message_id", type_=Message.__table__.c.id.type))
+            .options(lazyload(Message.options)).execution_options(populate_existing=True))
+
+
+@functools.cache
+def _final_statement(is_postgres: bool, also: tuple[str, ...]):
+    """_finish's UPDATE of the answer (FINAL_COLUMNS and `also`), built once per process; on
+    PostgreSQL it carries the followers' wake-up, sent when the transaction commits."""
+    columns = Message.__table__.c
+    statement = (update(Message).where(Message.id == bindparam("message_id", type_=columns.id.type))
+                 .values({name: bindparam(name, type_=columns[name].type) for name in (*FINAL_COLUMNS, *also)}))
+    if not is_postgres:
+        return statement.execution_options(synchronize_session=False)
+    finished = statement.returning(Message.id).cte("finished")
+    return select(finished.c.id, notify.notify_clause(bindparam("payload", type_=String)))
 
 
 def reap_if_stale(message: Message) -> bool:

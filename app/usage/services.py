@@ -1,12 +1,13 @@
 """Keeping the daily roll-ups exact, rebuilding them from the calls, and reading them for reports."""
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, case, cast, delete, func, select
+from sqlalchemy import Date, bindparam, case, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -31,21 +32,29 @@ def add_call(call) -> None:
     update and the row is never read first."""
     day = call.requested_at.date()
     task_type = call.task_type or "chat"
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(CostAggregation.__table__).values(
-        id=new_uuid(), aggregation_type="daily", aggregation_date=day, user_id=call.user_id,
-        provider=call.provider, model_id=call.model_name, task_type=task_type,
-        bucket_key=bucket_key(day, call.user_id, call.provider, call.model_name, task_type),
-        request_count=1, success_count=1 if call.status == "success" else 0,
-        error_count=1 if call.status == "error" else 0, total_tokens=call.total_tokens or 0,
-        total_input_tokens=call.input_tokens or 0, total_output_tokens=call.output_tokens or 0,
-        total_cost_usd=call.total_cost_usd or Decimal("0"), total_latency_ms=call.latency_ms or 0,
-        created_at=call.responded_at, updated_at=call.responded_at)
+    db.session.execute(_upsert(db.session.get_bind().dialect.name), {
+        "id": new_uuid(), "aggregation_type": "daily", "aggregation_date": day, "user_id": call.user_id,
+        "provider": call.provider, "model_id": call.model_name, "task_type": task_type,
+        "bucket_key": bucket_key(day, call.user_id, call.provider, call.model_name, task_type),
+        "request_count": 1, "success_count": 1 if call.status == "success" else 0,
+        "error_count": 1 if call.status == "error" else 0, "total_tokens": call.total_tokens or 0,
+        "total_input_tokens": call.input_tokens or 0, "total_output_tokens": call.output_tokens or 0,
+        "total_cost_usd": call.total_cost_usd or Decimal("0"), "total_latency_ms": call.latency_ms or 0,
+        "created_at": call.responded_at, "updated_at": call.responded_at})
+
+
+@functools.cache
+def _upsert(dialect_name: str):
+    """add_call's statement, built once per process (only its parameters change)."""
     table = CostAggregation.__table__
-    db.session.execute(statement.on_conflict_do_update(
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    names = ("id", "aggregation_type", "aggregation_date", "user_id", "provider", "model_id", "task_type",
+             "bucket_key", *ROLLED_UP, "created_at", "updated_at")
+    statement = dialect.insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in names})
+    return statement.on_conflict_do_update(
         index_elements=["bucket_key"],
-        set_={**{column: table.c[column] + statement.excluded[column] for column in ROLLED_UP},
-              "updated_at": statement.excluded.updated_at}))
+        set_={**{name: table.c[name] + statement.excluded[name] for name in ROLLED_UP},
+              "updated_at": statement.excluded.updated_at})
 
 
 def _call_day(column):
