@@ -15,7 +15,7 @@ from app.chat import search as chat_search
 from app.chat.forms import ComposerForm, EditMessageForm, FeedbackForm, OptionsOnlyForm, RenameForm, SettingsForm
 from app.core.forms import submitted_or_refuse
 from app.core.pages import SIDEBAR_CHANGED, done, htmx_target, is_htmx, page_number, toast_headers
-from app.errors import LimitReached, NotFound, ValidationFailed, refusal_headers
+from app.errors import Conflict, DomainError, Forbidden, LimitReached, NotFound, ValidationFailed, refusal_headers
 from app.errors.handlers import error_response
 from app.folders import services as folder_services
 from app.prompts import services as prompt_services
@@ -62,37 +62,34 @@ def _composer_form(form=None, conversation=None, models=None, billable=None) -> 
     return form
 
 
-def _messages_context(messages, is_latest_page: bool = True):
-    """Feedback of the shown answers, and which messages are the last ones (regenerate, edit)."""
+def _messages_context(page: services.MessagesPage):
+    """A page of messages for the templates: with their ratings and earlier versions, and which
+    messages are the last ones (regenerate, edit) when it is the latest page."""
+    messages, is_latest_page = page.messages, not page.has_later
     last = messages[-1] if messages and is_latest_page else None
     last_user = next((m for m in reversed(messages) if m.role == "user"), None) if is_latest_page else None
     return {
-        "feedback": services.feedback_by(acting_user(), [m.id for m in messages if m.role == "assistant"]),
+        "messages": messages, "has_earlier": page.has_earlier, "has_later": page.has_later,
+        "feedback": page.feedback, "previous_versions": page.previous_versions,
         "last_assistant_id": last.id if last is not None and last.role == "assistant" else None,
         "last_user_id": last_user.id if last_user else None,
-        "previous_versions": services.previous_versions(messages),
     }
 
 
-def _page(conversation=None, composer=None, settings_form=None, status=200, at_message_id=None):
+def _page(conversation=None, composer=None, settings_form=None, status=200, at_message_id=None, models=None):
     """The chat page: sidebar, the conversation (or the empty new-chat state), the composer.
     With `at_message_id`, the messages shown are those around that one (a search result)."""
-    models = model_services.models_for_role(acting_user().role)
+    models = models if models is not None else model_services.models_for_role(acting_user().role)
     billing = billing_limits.for_chat_page(acting_user(), conversation.tenant_id if conversation else None)
     context = {"conversation": conversation, "sidebar": services.sidebar_page(acting_user()),
                "folders": folder_services.folder_tree(acting_user()), "limit_warnings": billing.warnings,
                "composer": _composer_form(composer, conversation, models, billing.choices)}
     if conversation is not None:
-        has_later = False
-        if at_message_id is not None:
-            messages, has_earlier, has_later = services.messages_around(conversation, at_message_id)
-        else:
-            messages, has_earlier = services.recent_messages(conversation)
-        for message in messages:
+        page = services.messages_page(acting_user(), conversation, around_id=at_message_id)
+        for message in page.messages:
             if message.is_streaming:
                 streaming.reap_if_stale(message)
-        context.update(messages=messages, has_earlier=has_earlier, has_later=has_later, target_id=at_message_id,
-                       **_messages_context(messages, is_latest_page=not has_later))
+        context.update(target_id=at_message_id, **_messages_context(page))
         settings = settings_form or SettingsForm(formdata=None, prefix="settings",
                                                 system_prompt=conversation.system_prompt,
                                                 is_summary_enabled=conversation.is_summary_enabled)
@@ -113,21 +110,35 @@ def new_chat():
     return _page(composer=composer)
 
 
+def _refused_send(error: DomainError, composer, conversation=None, models=None):
+    """A send refused by its service: htmx keeps the composer as it is (an error answer is not
+    swapped) and shows a toast; a plain form gets its page again, with the text and the reason."""
+    if is_htmx():
+        raise error
+    composer.content.errors.append(error.message)
+    return _page(conversation, composer=composer, status=error.status, models=models)
+
+
 @bp.post("")
 @login_required
 @rate_limits.messages
 def start_chat():
     """Open a conversation with its first message; the answer starts streaming at once."""
-    form = _prepare_model_choices(ComposerForm())
+    # `models` stays referenced while the service runs: the session's identity map then answers its
+    # lookup of the chosen model without a second query.
+    models = model_services.models_for_role(acting_user().role)
+    form = _prepare_model_choices(ComposerForm(), models=models)
     if not form.validate_on_submit():
-        return _page(composer=form)
+        return _page(composer=form, models=models)
     try:
         conversation, assistant = services.start_conversation(
             acting_user(), form.model_id.data, form.content.data, form.generation_options(),
-            form.client_request_id.data, tenant_id=_tenant_id_from(form))
+            form.client_request_id.data, tenant_id=_tenant_id_from(form), keep_loaded=True)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
-        return _page(composer=form)
+        return _page(composer=form, models=models)
+    except (NotFound, Forbidden, Conflict) as error:  # an organisation left or a model withdrawn meanwhile
+        return _refused_send(error, form, models=models)
     if assistant is not None:
         streaming.start_generation(assistant.id)
     return done(None, url_for("chat.show", conversation_id=conversation.id), navigate=True)
@@ -144,9 +155,10 @@ def show(conversation_id: uuid.UUID):
             before_id = uuid.UUID(before)
         except ValueError as err:
             raise ValidationFailed("That page of messages does not exist.") from err
-        messages, has_earlier = services.recent_messages(conversation, before_id)
-        return render_template("chat/_earlier.html", conversation=conversation, messages=messages, target_id=None,
-                               has_earlier=has_earlier, **_messages_context(messages, is_latest_page=False))
+        page = services.messages_page(acting_user(), conversation, before_id=before_id)
+        page.has_later = True  # an earlier page: its last messages are not the conversation's last
+        return render_template("chat/_earlier.html", conversation=conversation, target_id=None,
+                               **_messages_context(page))
     at = request.args.get("at")
     if at:
         try:
@@ -193,9 +205,9 @@ def archive_list():
     return render_template("chat/archive.html", conversations=conversations, has_more=has_more, page=page)
 
 
-def _composer_errors_response(form, conversation):
+def _composer_errors_response(form, conversation, models=None):
     """Re-render the composer with its messages, keeping what was typed (200, so htmx swaps it)."""
-    html = render_template("chat/_composer.html", composer=_composer_form(form, conversation),
+    html = render_template("chat/_composer.html", composer=_composer_form(form, conversation, models),
                            conversation=conversation)
     return make_response(html, retarget="#composer", reswap="outerHTML")
 
@@ -204,47 +216,56 @@ def _composer_errors_response(form, conversation):
 @login_required
 @rate_limits.messages
 def send_message(conversation_id: uuid.UUID):
-    """Store the message and an answer to stream; htmx gets both messages and a fresh composer."""
+    """Store the message and an answer to stream; htmx gets both messages, a fresh composer and the
+    conversation's sidebar row moved to the top (it is the most recent now)."""
     conversation = services.get_conversation_for(acting_user(), conversation_id)
-    form = _prepare_model_choices(ComposerForm(), conversation)
+    models = model_services.models_for_role(acting_user().role)
+    form = _prepare_model_choices(ComposerForm(), conversation, models)
     if not form.validate_on_submit():
         if is_htmx():
-            return _composer_errors_response(form, conversation)
-        return _page(conversation, composer=form)
+            return _composer_errors_response(form, conversation, models)
+        return _page(conversation, composer=form, models=models)
     try:
         user_message, assistant = services.send_message(acting_user(), conversation, form.model_id.data,
                                                         form.content.data, form.generation_options(),
-                                                        form.client_request_id.data)
+                                                        form.client_request_id.data, keep_loaded=True)
     except ValidationFailed as error:
         form.content.errors.append(error.message)
-        return _composer_errors_response(form, conversation) if is_htmx() else _page(conversation, composer=form)
+        if is_htmx():
+            return _composer_errors_response(form, conversation, models)
+        return _page(conversation, composer=form, models=models)
+    except (NotFound, Forbidden, Conflict) as error:  # e.g. billed to an organisation the user has left
+        return _refused_send(error, form, conversation, models)
     if assistant is None:  # the same composer sent twice: the first one counts
         return done(None, url_for("chat.show", conversation_id=conversation.id))
     streaming.start_generation(assistant.id)
     if not is_htmx():
         return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
-    return render_template("chat/_sent.html", conversation=conversation, new_messages=[user_message, assistant],
-                           composer=_composer_form(None, conversation), feedback={},
-                           last_assistant_id=assistant.id, last_user_id=user_message.id)
+    # A conversation in a folder has its place among the folder's (pinned first, paged): the sidebar
+    # reloads; one outside folders has its row moved to the top of its list, out of band.
+    events = SIDEBAR_CHANGED if conversation.folder_id and not conversation.is_archived else None
+    html = render_template("chat/_sent.html", conversation=conversation, new_messages=[user_message, assistant],
+                           composer=_composer_form(None, conversation, models), feedback={},
+                           last_assistant_id=assistant.id, last_user_id=user_message.id,
+                           current_id=str(conversation.id))
+    return make_response(html, trigger=events)
 
 
 @bp.get("/<uuid:conversation_id>/stream/<uuid:message_id>")
 @login_required
 def stream(conversation_id: uuid.UUID, message_id: uuid.UUID):
     """Server-Sent Events of one answer: the text after Last-Event-ID (or ?after=), then live text."""
-    conversation = services.get_conversation_for(acting_user(), conversation_id)
-    message = services.get_message_in(conversation, message_id)  # both checked before any byte is sent
+    services.check_message_of(acting_user(), conversation_id, message_id)  # checked before any byte is sent
     text_offset, reasoning_offset = streaming.parse_offsets(
         request.headers.get("Last-Event-ID") or request.args.get("after"))
 
     def render_final(final_message):
         # Fresh totals and title: the generator changed them in another session.
-        refreshed = services.get_conversation_for(acting_user(), conversation_id)
+        refreshed, versions = services.conversation_after_answer(acting_user(), conversation_id, final_message)
         return render_template("chat/_answer_done.html", message=final_message, conversation=refreshed,
-                               feedback={}, last_assistant_id=final_message.id,
-                               previous_versions=services.previous_versions([final_message]))
+                               feedback={}, last_assistant_id=final_message.id, previous_versions=versions)
 
-    events = streaming.follow_message(message.id, text_offset, reasoning_offset, render_final)
+    events = streaming.follow_message(message_id, text_offset, reasoning_offset, render_final)
     return Response(stream_with_context(events), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -293,9 +314,8 @@ def _stream_new_answer(conversation, assistant):
     streaming.start_generation(assistant.id)
     if not is_htmx():
         return redirect(url_for("chat.show", conversation_id=conversation.id), code=303)
-    messages, has_earlier = services.recent_messages(conversation)
-    return render_template("chat/_messages.html", conversation=conversation, messages=messages,
-                           has_earlier=has_earlier, **_messages_context(messages))
+    page = services.messages_page(acting_user(), conversation)
+    return render_template("chat/_messages.html", conversation=conversation, **_messages_context(page))
 
 
 @bp.post("/<uuid:conversation_id>/regenerate")

@@ -2,6 +2,7 @@
 Services take the acting user and plain values; they never read the request."""
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -9,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import delete, exists, false, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, exists, false, func, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased, lazyload
 
 from app.ai_models import services as model_services
 from app.ai_models.models import AIModel
@@ -77,10 +79,36 @@ def is_current():
 
 
 def get_message_in(conversation: Conversation, message_id: uuid.UUID) -> Message:
-    message = db.session.get(Message, message_id)
+    # Its generation options are read by its generator alone: loaded only if touched.
+    message = db.session.get(Message, message_id, options=[lazyload(Message.options)])
     if message is None or message.conversation_id != conversation.id:
         raise NotFound("There is no such message in this conversation.")
     return message
+
+
+def check_message_of(user, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    """NotFound unless the message is in the user's own conversation (as get_conversation_for and
+    get_message_in would say), checked in one statement: for a stream, which reads the message itself."""
+    has_message = exists().where(Message.id == message_id, Message.conversation_id == Conversation.id)
+    row = db.session.execute(
+        select(Conversation.user_id, has_message).where(Conversation.id == conversation_id)).one_or_none()
+    if row is None or row.user_id != user.id:
+        raise NotFound("There is no such conversation.")
+    if not row[1]:
+        raise NotFound("There is no such message in this conversation.")
+
+
+def conversation_after_answer(user, conversation_id: uuid.UUID, answer: Message) -> tuple[
+        Conversation, dict[uuid.UUID, list[list[Message]]]]:
+    """The user's conversation as it is now (its totals and title changed while the answer was
+    written) and the answer's earlier versions (a regenerated one has some): one statement when it
+    has none."""
+    row = db.session.execute(
+        select(Conversation, exists().where(Message.superseded_by_id == answer.id))
+        .where(Conversation.id == conversation_id).execution_options(populate_existing=True)).one_or_none()
+    if row is None or row[0].user_id != user.id:
+        raise NotFound("There is no such conversation.")
+    return row[0], previous_versions([answer]) if row[1] else {}
 
 
 def get_message_for_user(user, message_id: uuid.UUID) -> Message:
@@ -117,26 +145,47 @@ class SidebarPage:
 
 def sidebar_page(user, cursor: str | None = None) -> SidebarPage:
     """Conversations outside any folder: the pinned ones (first page only) and a keyset page of the
-    others, newest activity first. (Folders list their own, see folders.services.folder_tree.)"""
+    others, newest activity first, in one statement. (Folders list their own, see
+    folders.services.folder_tree.)"""
     after = _decode_cursor(cursor)
-    base = select(Conversation).where(Conversation.user_id == user.id, Conversation.is_archived.is_(False),
-                                      Conversation.folder_id.is_(None))
-    pinned = []
-    if after is None:
-        pinned = list(db.session.scalars(
-            base.where(Conversation.is_pinned.is_(True))
-            .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(PINNED_LIMIT)))
-    query = base.where(Conversation.is_pinned.is_(False))
+    values = {"user_id": user.id}
     if after is not None:
-        at, last_id = after
-        # The "<=" bound lets both databases seek in the index; the OR then only breaks ties.
-        query = query.where(Conversation.last_activity_at <= at,
-                            or_(Conversation.last_activity_at < at, Conversation.id < last_id))
-    rows = list(db.session.scalars(
-        query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(SIDEBAR_PAGE_SIZE + 1)))
+        values["at"], values["last_id"] = after
+    rows = list(db.session.scalars(_sidebar_statement(is_first_page=after is None), values))
+    pinned = [row for row in rows if row.is_pinned]
+    rows = rows[len(pinned):]
     recent = rows[:SIDEBAR_PAGE_SIZE]
     next_cursor = _encode_cursor(recent[-1]) if len(rows) > SIDEBAR_PAGE_SIZE else None
     return SidebarPage(pinned, recent, next_cursor)
+
+
+@functools.cache
+def _sidebar_statement(is_first_page: bool):
+    """The sidebar's statement, built once (building it costs more CPU than running it): the first
+    page holds the pinned conversations and the first recent ones, a later page those after the
+    cursor (:at, :last_id); both of the user :user_id."""
+    base = select(Conversation).where(Conversation.user_id == bindparam("user_id"),
+                                      Conversation.is_archived.is_(False), Conversation.folder_id.is_(None))
+    newest_first = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+    # The index's leading columns, constant in each part, lead the order too: PostgreSQL then reads
+    # the index backwards and stops at the limit (it cannot tell on its own that `IS NULL` fixes
+    # folder_id, and sorted every conversation outside folders).
+    in_index_order = (Conversation.user_id.desc(), Conversation.is_archived.desc(), Conversation.folder_id.desc(),
+                      Conversation.is_pinned.desc(), *newest_first)
+    recent = base.where(Conversation.is_pinned.is_(False))
+    if not is_first_page:
+        at, last_id = bindparam("at", type_=Conversation.last_activity_at.type), bindparam("last_id")
+        # The "<=" bound lets both databases seek in the index; the OR then only breaks ties.
+        recent = recent.where(Conversation.last_activity_at <= at,
+                              or_(Conversation.last_activity_at < at, Conversation.id < last_id))
+    parts = [recent.order_by(*in_index_order).limit(SIDEBAR_PAGE_SIZE + 1)]
+    if is_first_page:
+        parts.insert(0, base.where(Conversation.is_pinned.is_(True)).order_by(*in_index_order).limit(PINNED_LIMIT))
+    # Each part reads its own range of the index (a subquery each: SQLite allows no LIMIT in the
+    # parts of a compound select); the list never shows the model, so it is not joined.
+    listed = aliased(Conversation, union_all(*(select(part.subquery()) for part in parts)).subquery())
+    return (select(listed).options(lazyload(listed.model))
+            .order_by(listed.is_pinned.desc(), listed.last_activity_at.desc(), listed.id.desc()))
 
 
 # Inside a folder: pinned first, then newest activity.
@@ -200,20 +249,66 @@ def recent_messages(conversation: Conversation, before_id: uuid.UUID | None = No
     return list(reversed(rows[:MESSAGES_PAGE_SIZE])), has_earlier
 
 
-def messages_around(conversation: Conversation, message_id: uuid.UUID) -> tuple[list[Message], bool, bool]:
-    """A page of messages around one of them (for a search result): some before, it, some after;
-    and whether earlier and later ones exist. A message replaced since opens its current version."""
-    message = get_message_in(conversation, message_id)
-    for _ in range(MAX_PREVIOUS_VERSIONS * 10):
-        if message.superseded_by_id is None:
-            break
-        message = get_message_in(conversation, message.superseded_by_id)
-    message_id = message.id
-    half = MESSAGES_PAGE_SIZE // 2
-    base = select(Message).where(Message.conversation_id == conversation.id, is_current())
-    before = list(db.session.scalars(base.where(Message.id < message_id).order_by(Message.id.desc()).limit(half + 1)))
-    after = list(db.session.scalars(base.where(Message.id >= message_id).order_by(Message.id).limit(half + 1)))
-    return list(reversed(before[:half])) + after[:half], len(before) > half, len(after) > half
+@dataclass
+class MessagesPage:
+    """A page of a conversation's messages, oldest first, with what the page shows beside them: the
+    reader's rating of each answer and the earlier versions of the messages that replaced others."""
+    messages: list[Message]
+    has_earlier: bool
+    has_later: bool
+    feedback: dict[uuid.UUID, FeedbackItem]
+    previous_versions: dict[uuid.UUID, list[list[Message]]]
+
+
+def messages_page(user, conversation: Conversation, *, before_id: uuid.UUID | None = None,
+                  around_id: uuid.UUID | None = None) -> MessagesPage:
+    """The last page of messages (before `before_id`, when given), or the page around one message
+    (`around_id`, a search result; a message replaced since opens its current version). One
+    statement (two around a message), plus one per level of earlier versions when a shown message
+    has some."""
+    values = {"conversation_id": conversation.id, "user_id": user.id}
+    has_later = False
+    if around_id is not None:
+        message = get_message_in(conversation, around_id)
+        for _ in range(MAX_PREVIOUS_VERSIONS * 10):
+            if message.superseded_by_id is None:
+                break
+            message = get_message_in(conversation, message.superseded_by_id)
+        half = MESSAGES_PAGE_SIZE // 2
+        before = db.session.execute(_page_statement("before", half + 1), {**values, "message_id": message.id}).all()
+        after = db.session.execute(_page_statement("from", half + 1), {**values, "message_id": message.id}).all()
+        has_earlier, has_later = len(before) > half, len(after) > half
+        rows = list(reversed(before[:half])) + after[:half]
+    elif before_id is not None:
+        rows = db.session.execute(_page_statement("before", MESSAGES_PAGE_SIZE + 1),
+                                  {**values, "message_id": before_id}).all()
+        has_earlier, rows = len(rows) > MESSAGES_PAGE_SIZE, list(reversed(rows[:MESSAGES_PAGE_SIZE]))
+    else:
+        rows = db.session.execute(_page_statement("latest", MESSAGES_PAGE_SIZE + 1), values).all()
+        has_earlier, rows = len(rows) > MESSAGES_PAGE_SIZE, list(reversed(rows[:MESSAGES_PAGE_SIZE]))
+    return MessagesPage(
+        messages=[message for message, _rating, _replaced in rows], has_earlier=has_earlier, has_later=has_later,
+        feedback={message.id: rating for message, rating, _replaced in rows if rating is not None},
+        previous_versions=previous_versions([message for message, _rating, replaced in rows if replaced]))
+
+
+@functools.cache
+def _page_statement(kind: str, limit: int):
+    """The messages of conversation :conversation_id as a page shows them, built once: each with the
+    rating of user :user_id and whether it replaced earlier versions (the partial index on
+    superseded_by_id answers that). `kind`: the latest, those before :message_id, or those from it on."""
+    replaced = aliased(Message)
+    has_versions = exists().where(replaced.superseded_by_id == Message.id)
+    query = (select(Message, FeedbackItem, has_versions)
+             .outerjoin(FeedbackItem, (FeedbackItem.message_id == Message.id)
+                        & (FeedbackItem.user_id == bindparam("user_id", type_=FeedbackItem.user_id.type)))
+             .where(Message.conversation_id == bindparam("conversation_id"), is_current())
+             .options(lazyload(Message.options)))  # the generation options: only the generator reads them
+    if kind == "from":
+        return query.where(Message.id >= bindparam("message_id")).order_by(Message.id).limit(limit)
+    if kind == "before":
+        query = query.where(Message.id < bindparam("message_id"))
+    return query.order_by(Message.id.desc()).limit(limit)
 
 
 def last_messages(conversation: Conversation) -> tuple[Message | None, Message | None]:
@@ -238,7 +333,7 @@ def previous_versions(messages: list[Message]) -> dict[uuid.UUID, list[list[Mess
         if not leads_to:
             break
         rows = db.session.scalars(select(Message).where(Message.superseded_by_id.in_(list(leads_to)))
-                                  .order_by(Message.id))
+                                  .options(lazyload(Message.options)).order_by(Message.id))
         groups: dict[uuid.UUID, list[Message]] = {}
         for row in rows:
             groups.setdefault(row.superseded_by_id, []).append(row)
@@ -339,15 +434,17 @@ def _claim_answer_slot(user_id: uuid.UUID) -> None:
                            retry_after_seconds=ANSWER_SLOT_RETRY_AFTER_SECONDS)
 
 
-def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions) -> Message:
-    """The answer to stream into, once the person has a free slot (every way of asking comes here)."""
+def _new_assistant_message(conversation: Conversation, model: AIModel, options: GenerationOptions,
+                           question: Message | None = None) -> Message:
+    """The answer to stream into, once the person has a free slot (every way of asking comes here);
+    `question`, not yet added, is added with it, so both are inserted in one statement."""
     _claim_answer_slot(conversation.user_id)
     message = Message(conversation_id=conversation.id, user_id=conversation.user_id, role="assistant", content="",
                       model_id=model.id,
                       status="streaming", heartbeat_at=utcnow())
     if not options.is_empty():
         message.options = MessageOptions(**options.__dict__)
-    db.session.add(message)
+    db.session.add_all([question, message] if question is not None else [message])  # in this order: ids ascend
     return message
 
 
@@ -362,52 +459,53 @@ def _touch(conversation: Conversation, added_messages: int, tenant_id: uuid.UUID
 
 
 def start_conversation(user, model_id: int | None, text: str, options: GenerationOptions, client_request_id: str | None,
-                       system_prompt: str | None = None,
-                       tenant_id: uuid.UUID | None = None) -> tuple[Conversation, Message | None]:
+                       system_prompt: str | None = None, tenant_id: uuid.UUID | None = None, *,
+                       keep_loaded: bool = False) -> tuple[Conversation, Message | None]:
     """Open a conversation with its first message and an answer to write with the model `model_id`
     (None: the role's default), which the user's role must be allowed (NotFound or Forbidden
     otherwise), billed to the organisation `tenant_id` (None: the user's personal one; see
     billing.limits.check_can_send, which refuses before anything is written). A repeated client
-    token returns the conversation first made, and no answer."""
+    token returns the conversation first made, and no answer. `keep_loaded`: see _commit()."""
     model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
     tenant_id = billing_limits.check_can_send(user, tenant_id)
     client_request_id = (client_request_id or "")[:64] or None
-    if client_request_id:
-        existing = db.session.scalar(select(Conversation).where(
-            Conversation.user_id == user.id, Conversation.client_request_id == client_request_id))
-        if existing is not None:
-            return existing, None
+    now = utcnow()
+    # Made with its two messages counted (no UPDATE after): nobody else can see the row before commit.
     conversation = Conversation(user_id=user.id, model_id=model.id, client_request_id=client_request_id,
-                                system_prompt=_clean_system_prompt(system_prompt), tenant_id=tenant_id)
+                                system_prompt=_clean_system_prompt(system_prompt), tenant_id=tenant_id,
+                                message_count=2, last_message_at=now, last_activity_at=now)
     db.session.add(conversation)
     try:
-        db.session.flush()
+        db.session.flush()  # a client token used before (unique per user) fails here, before any lock
     except IntegrityError:
         db.session.rollback()
         return db.session.scalar(select(Conversation).where(
             Conversation.user_id == user.id, Conversation.client_request_id == client_request_id)), None
-    db.session.add(Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text))
-    db.session.flush()
-    assistant = _new_assistant_message(conversation, model, options)
-    _touch(conversation, 2, tenant_id)
-    db.session.commit()
+    # Every column the answer sets, set here too: rows with the same columns are inserted together.
+    question = Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text, status="complete")
+    assistant = _new_assistant_message(conversation, model, options, question)
+    metering.count_message(tenant_id, user.id)
+    _commit(keep_loaded)
     return conversation, assistant
 
 
 def send_message(user, conversation: Conversation, model_id: int | None, text: str, options: GenerationOptions,
-                 client_request_id: str | None) -> tuple[Message | None, Message | None]:
+                 client_request_id: str | None, *, keep_loaded: bool = False) -> tuple[Message | None, Message | None]:
     """Store the user's message and an assistant message to stream into, from the model `model_id`
     as the user's role allows it (see start_conversation); returns (None, None) when this client
-    token was already used (a double click)."""
+    token was already used (a double click). `keep_loaded`: see _commit()."""
     model = model_services.model_for_use(user.role, model_id)
     text = _clean_text(text, MAX_MESSAGE_CHARS, "message")
     tenant_id = billing_limits.check_can_send(user, conversation.tenant_id)
     client_request_id = (client_request_id or "")[:64] or None
-    if client_request_id and db.session.scalar(select(exists().where(
-            Message.conversation_id == conversation.id, Message.client_request_id == client_request_id))):
+    is_repeated, is_streaming = db.session.execute(select(  # both in one statement
+        exists().where(Message.conversation_id == conversation.id, Message.client_request_id == client_request_id)
+        if client_request_id else false(),
+        exists().where(Message.conversation_id == conversation.id, Message.status == "streaming"))).one()
+    if is_repeated:
         return None, None
-    if streaming_message(conversation) is not None:
+    if is_streaming:
         raise Conflict("An answer is still being written. Wait for it or stop it first.")
     user_message = Message(conversation_id=conversation.id, user_id=user.id, role="user", content=text,
                            client_request_id=client_request_id)
@@ -420,8 +518,24 @@ def send_message(user, conversation: Conversation, model_id: int | None, text: s
     conversation.model_id = model.id
     assistant = _new_assistant_message(conversation, model, options)
     _touch(conversation, 2, tenant_id)
-    db.session.commit()
+    _commit(keep_loaded)
     return user_message, assistant
+
+
+def _commit(keep_loaded: bool) -> None:
+    """Commit a send. With `keep_loaded` what the session holds is not expired: for a caller (a page)
+    that goes on only to show what it just wrote and read a moment ago, in this request, where reading
+    each row again would cost a statement (the answer's text is followed by its stream). A caller that
+    reads the answer again later in the same session (the API waits for it) keeps the default."""
+    if not keep_loaded:
+        db.session.commit()
+        return
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def _supersede(messages: list[Message | None], replacement: Message) -> None:

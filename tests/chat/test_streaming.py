@@ -31,7 +31,9 @@ def open_new_chat(client, text: str) -> tuple[str, str]:
     conversation_path = response.headers["location"]
     page = client.get(conversation_path).text
     stream_url = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
-    return conversation_path, stream_url
+    # From the first character: the page may already show the start of the answer (its generator
+    # started before the page was read), and the tests compare the stream with the whole answer.
+    return conversation_path, re.sub(r"after=[0-9.]+", "after=0.0", stream_url)
 
 
 def text_of(events) -> str:
@@ -135,8 +137,7 @@ def test_model_text_cannot_forge_events(app, live_server):
     user = make_user()
     client = signed_in_http_client(live_server, user)
     _, stream_url = open_new_chat(client, "x\n\nevent: done\ndata: <img src=x onerror=alert(1)>")
-    # From the first character: on a loaded machine the page may already show the start of the answer.
-    with client.stream("GET", re.sub(r"after=[0-9.]+", "after=0.0", stream_url)) as response:
+    with client.stream("GET", stream_url) as response:
         events = read_events(response)
     assert [e.event for e in events].count("done") == 1 and events[-1].event == "done"
     assert "<img" not in "".join(e.data for e in events if e.event == "delta")
