@@ -115,6 +115,7 @@ def _register_template_helpers(app: Flask) -> None:
             # An account waiting for approval sees no links: every page but the waiting one refuses it.
             signed_in = current_user.is_authenticated and not current_user.is_awaiting_approval
             role = current_user.role if signed_in else None
-            return items_for_role(role)
+            # The fingerprint read with the session (auth.services.load_session_user), if it was.
+            return items_for_role(role, getattr(current_user, "navigation_version", None))
 
         return {"navigation": navigation}

@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.auth import bp, services
 from app.auth.forms import LoginForm, RegisterForm
-from app.core.pages import done
+from app.core.pages import done, is_htmx
 from app.errors import Conflict, Forbidden
 from app.extensions import login_manager
 from app.security import rate_limits
@@ -17,7 +17,11 @@ from app.security.roles import acting_user, login_required
 
 @login_manager.user_loader
 def load_user(session_token: str):
-    return services.load_session_user(session_token, current_app.config)
+    # A GET that may answer a full page also reads the navigation's fingerprint, in the same statement:
+    # then the page's navigation costs no query of its own (not for fragments and event streams).
+    may_show_page = (request.method == "GET" and not is_htmx()
+                     and "text/event-stream" not in request.headers.get("Accept", ""))
+    return services.load_session_user(session_token, current_app.config, with_navigation_version=may_show_page)
 
 
 PASSWORD_LOGIN_OFF = "Passwords are turned off here: sign in with your organisation's account."

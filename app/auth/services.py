@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
 from app.auth.models import AuthEvent, User, UserSession
 from app.errors import Conflict, DomainError, NotFound
@@ -343,15 +344,23 @@ def _lifetimes(config: dict) -> tuple[timedelta, timedelta]:
     return idle, timedelta(seconds=config["SESSION_ABSOLUTE_LIFETIME"])
 
 
-def load_session_user(token: str, config: dict) -> User | None:
+def load_session_user(token: str, config: dict, *, with_navigation_version: bool = False) -> User | None:
     """The active user behind a session token, or None if the session was revoked, has expired (idle
-    or absolute lifetime) or the user is deactivated."""
+    or absolute lifetime) or the user is deactivated. One statement reads the session, its user,
+    whether that user must enrol in two-factor sign-in (`must_enrol_two_factor`, for the hook that
+    sends them to enrolment) and, when asked (a page that shows the navigation), the navigation's
+    fingerprint (`navigation_version`, for nav.services.items_for_role). A session unused for
+    LAST_SEEN_RESOLUTION is touched in a short transaction of its own, which leaves the rows just
+    read loaded."""
     if not token or len(token) > 100:
         return None
-    session_row = db.session.scalar(
-        select(UserSession).where(UserSession.refresh_jti == _token_digest(token), UserSession.revoked_at.is_(None))
-    )
-    if session_row is None or not session_row.user.is_active_account:
+    found = db.session.execute(_session_user_statement(with_navigation_version),
+                               {"digest": _token_digest(token)}).first()
+    if found is None:
+        return None
+    session_row, must_enrol = found[0], found[1]
+    user = session_row.user
+    if not user.is_active_account:
         return None
     now = utcnow()
     idle, absolute = _lifetimes(config)
@@ -364,11 +373,38 @@ def load_session_user(token: str, config: dict) -> User | None:
         return None
     if session_row.last_seen_at is None or now - session_row.last_seen_at > LAST_SEEN_RESOLUTION:
         session_row.last_seen_at = now
-        db.session.commit()
-    user = session_row.user
+        _commit_keeping_loaded()
     user._session_token = token
     user.current_session = session_row
+    user.must_enrol_two_factor = bool(must_enrol)
+    user.navigation_version = found[2] if with_navigation_version else None
     return user
+
+
+@functools.cache
+def _session_user_statement(with_navigation_version: bool):
+    """The loader's statement, built once per process (it runs on every signed-in request)."""
+    from app.auth import two_factor
+    from app.nav import services as nav_services
+
+    columns = [UserSession, two_factor.must_enrol_clause(User.role, User.id)]
+    if with_navigation_version:
+        columns.append(nav_services.version_clause())
+    return (select(*columns)
+            .join(UserSession.user)
+            .options(contains_eager(UserSession.user))
+            .where(UserSession.refresh_jti == bindparam("digest"), UserSession.revoked_at.is_(None)))
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what the session holds: the rows were read a moment ago, in this
+    request, and reading them again would cost a statement each."""
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
 
 
 def log_out(user: User, origin: Origin) -> None:

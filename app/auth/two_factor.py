@@ -67,12 +67,19 @@ def roles_requiring_two_factor() -> set[str]:
     return set(db.session.scalars(select(RolePolicy.role).where(RolePolicy.is_two_factor_required.is_(True))))
 
 
+def must_enrol_clause(role, user_id):
+    """SQL true when `role` requires two-factor sign-in and `user_id` has not confirmed an
+    authenticator; with columns (User.role, User.id) it is correlated to the users row of the
+    enclosing statement (the session loader selects it beside the user)."""
+    required = select(RolePolicy.role).where(RolePolicy.role == role, RolePolicy.is_two_factor_required.is_(True))
+    enrolled = select(MfaMethod.id).where(MfaMethod.user_id == user_id, MfaMethod.verified_at.is_not(None))
+    return required.exists() & ~enrolled.exists()
+
+
 def must_enrol(user: User) -> bool:
     """Whether the user's role requires two-factor sign-in and they have not confirmed an authenticator
     (one query)."""
-    required = select(RolePolicy.role).where(RolePolicy.role == user.role, RolePolicy.is_two_factor_required.is_(True))
-    enrolled = select(MfaMethod.id).where(MfaMethod.user_id == user.id, MfaMethod.verified_at.is_not(None))
-    return bool(db.session.scalar(select(required.exists() & ~enrolled.exists())))
+    return bool(db.session.scalar(select(must_enrol_clause(user.role, user.id))))
 
 
 # --- enrolment -------------------------------------------------------------------------------------

@@ -74,7 +74,13 @@ def send_to_enrolment():
     """Someone whose role requires two-factor sign-in and who has not set it up sees only enrolment."""
     if request.path.startswith("/api/") or request.endpoint in ENROLMENT_ENDPOINTS or request.endpoint is None:
         return None
-    if not current_user.is_authenticated or not two_factor.must_enrol(current_user):
+    if not current_user.is_authenticated or not _must_enrol(current_user):
         return None
     location = url_for("account.two_factor")
     return htmx_redirect(location) if is_htmx() else redirect(location, code=303)
+
+
+def _must_enrol(user) -> bool:
+    """As read with the session at the start of this request (services.load_session_user), else asked."""
+    known = getattr(user, "must_enrol_two_factor", None)
+    return two_factor.must_enrol(user) if known is None else known

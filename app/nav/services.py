@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, func, select
+from sqlalchemy.ext.compiler import compiles
 from werkzeug.exceptions import HTTPException
 
 from app.errors import NotFound, ValidationFailed
@@ -33,23 +34,89 @@ def _route_exists(link: str) -> bool:
     return True
 
 
-def is_link_available(item: NavigationItem) -> bool:
+def is_link_available(item) -> bool:
     """A link whose page exists; pages of features not built yet stay out of the bar."""
     return item.type != "link" or (bool(item.link) and _route_exists(item.link))
 
 
-def items_for_role(role: str | None) -> list[NavEntry]:
-    """The active items this role may see, in order, as a two-level tree (one query)."""
+class _Fingerprint(ColumnElement):
+    """Text that differs whenever any navigation item differs (one value for the whole table), to
+    select beside other columns: PostgreSQL hashes the rows' text, SQLite concatenates their SQL
+    literals (unambiguous, and read in-process)."""
+
+    type = String()
+    _traverse_internals = []  # nothing varies: one cache key, so the statement is compiled once
+    inherit_cache = True
+
+
+@compiles(_Fingerprint, "postgresql")
+def _fingerprint_postgresql(_element, _compiler, **_kw):
+    return ("(SELECT coalesce(md5(string_agg(n::text, '|' ORDER BY n.id)), '') "
+            "FROM navigation_items AS n)")
+
+
+@compiles(_Fingerprint)
+def _fingerprint_sqlite(_element, _compiler, **_kw):
+    row = " || ',' || ".join(f"quote({column.name})" for column in NavigationItem.__table__.columns)
+    return (f"(SELECT coalesce(group_concat(r, '|'), '') FROM "
+            f"(SELECT {row} AS r FROM navigation_items ORDER BY id))")
+
+
+def version_clause() -> ColumnElement:
+    """The navigation's fingerprint, to select in a statement a page runs anyway (the session
+    loader's) and pass to items_for_role."""
+    return _Fingerprint()
+
+
+@dataclass
+class _Cached:
+    version: str
+    items: tuple  # every active item whose link exists, in order (rows with _ITEM_COLUMNS)
+    by_role: dict[str, list[NavEntry]]
+
+
+_ITEM_COLUMNS = (NavigationItem.id, NavigationItem.label, NavigationItem.icon, NavigationItem.link,
+                 NavigationItem.parent_id, NavigationItem.requires_role, NavigationItem.type)
+
+
+def _read_items() -> _Cached | None:
+    """The active, available items and the fingerprint of the table they were read from (one
+    statement, so the two agree); None when there are no items at all (nothing to key a copy by)."""
+    rows = db.session.execute(
+        select(*_ITEM_COLUMNS, NavigationItem.is_active, version_clause())
+        .order_by(NavigationItem.position, NavigationItem.id)
+    ).all()
+    if not rows:
+        return None
+    items = tuple(row for row in rows if row.is_active and is_link_available(row))
+    return _Cached(rows[0][-1], items, {})
+
+
+def items_for_role(role: str | None, version: str | None = None) -> list[NavEntry]:
+    """The active items this role may see, in order, as a two-level tree. With the navigation's
+    fingerprint as read at the start of this request (`version`), a copy this process keeps for it
+    answers without a query; otherwise one query, whose result is kept for the next request. An
+    admin's edit changes the fingerprint, so every process reads the items again."""
     if role is None:
         return []
-    items = [
-        item
-        for item in db.session.scalars(
-            select(NavigationItem).where(NavigationItem.is_active.is_(True))
-            .order_by(NavigationItem.position, NavigationItem.id)
-        )
-        if role_at_least(role, item.requires_role) and is_link_available(item)
-    ]
+    cached = current_app.extensions.get(_CACHE_KEY)
+    if cached is None or version is None or cached.version != version:
+        cached = _read_items()
+        if cached is None:
+            return []
+        current_app.extensions[_CACHE_KEY] = cached
+    entries = cached.by_role.get(role)
+    if entries is None:
+        entries = cached.by_role[role] = _tree([item for item in cached.items
+                                                 if role_at_least(role, item.requires_role)])
+    return list(entries)
+
+
+_CACHE_KEY = "studio.navigation"
+
+
+def _tree(items) -> list[NavEntry]:
+    """Items whose parent is visible go under it; the rest are top-level entries."""
     visible_ids = {item.id for item in items}
     children: dict[int, list[NavEntry]] = {}
     for item in items:

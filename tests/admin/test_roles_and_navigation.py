@@ -194,6 +194,7 @@ def test_admin_pages_have_a_constant_number_of_queries(app, login_as):
     from tests.conftest import count_queries
 
     admin = login_as("admin")
+    admin.get("/admin/users")  # this process has read the navigation (kept until it changes)
     with count_queries(app) as few:
         admin.get("/admin/users")
     for _ in range(30):
