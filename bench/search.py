@@ -10,6 +10,7 @@ FILE` times another version of app/chat/search.py. Numbers are printed, not asse
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -215,7 +216,6 @@ def main() -> None:
     args = parser.parse_args()
     with database_from_args(args, label="search") as database:
         app = make_app(database.url)
-        from app.chat.search import POSTGRESQL_PLANNING, parse_query, postgresql_messages_statement
         from app.extensions import db
 
         searcher_id = seed(app, args.messages, args.users, args.share)
@@ -237,15 +237,29 @@ def main() -> None:
                     title=f"Search{version} over {total:,} messages on {database.label} "
                           f"(the searcher owns ~{args.share:.0%}, "
                           f"the dormant searcher ~{args.dormant:.0%}, older than all the rest)")
+        print(f"# load at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
         if args.explain and database.kind == "postgresql":
-            with app.app_context():
-                for label, (query, dormant) in QUERIES.items():
-                    statement, params = postgresql_messages_statement(dormant_id if dormant else searcher_id,
-                                                                      parse_query(query))
-                    db.session.execute(db.text(POSTGRESQL_PLANNING))
-                    plan = db.session.execute(db.text("EXPLAIN (ANALYZE, BUFFERS) " + statement), params).scalars()
-                    print(f"\n# plan of {label} ({query}):\n" + "\n".join("  " + line for line in plan))
-                    db.session.rollback()
+            explain(app, searcher_id, dormant_id)
+
+
+def explain(app, searcher_id, dormant_id) -> None:
+    """Each query's probe, the ways chosen, and the plan of each way tried (EXPLAIN ANALYZE)."""
+    from app.chat.search import parse_query, postgresql_messages_statement, postgresql_ways
+    from app.extensions import db
+
+    with app.app_context():
+        for label, (query, dormant) in QUERIES.items():
+            user_id, parsed = dormant_id if dormant else searcher_id, parse_query(query)
+            ways = postgresql_ways(user_id, parsed)
+            print(f"\n# {label} ({query}): ways {ways}")
+            for way, walk in ways:
+                statement, params = postgresql_messages_statement(user_id, parsed, way, walk)
+                plan = db.session.execute(db.text("EXPLAIN (ANALYZE, BUFFERS) " + statement), params).scalars()
+                print(f"## {way}\n" + "\n".join("  " + line for line in plan))
+                if not db.session.execute(db.text(statement), params).first().stopped_short:
+                    break
+                print("  (stopped short: the next way answers)")
+            db.session.rollback()
 
 
 if __name__ == "__main__":

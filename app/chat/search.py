@@ -15,6 +15,7 @@ body, highlighted with <mark> and nothing else."""
 from __future__ import annotations
 
 import html
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -212,47 +213,157 @@ def _as_datetime(value) -> datetime:
 
 # --- PostgreSQL ------------------------------------------------------------------------------------
 
-# The newest matches of one owner, capped, then ranked; the conversation titles and the snippets
-# are read only for the page shown (one statement). The planner picks how to find the newest
-# matches: the GIN index (leads with user_id) and a sort for rarer words, or the owner's messages
-# newest first (ix_nexus_messages_user_newest, migration 0017) until the cap for common ones.
-POSTGRESQL_MESSAGES = (
-    "WITH candidate AS MATERIALIZED ("
-    "  SELECT id, conversation_id, role, created_at, search_vector FROM nexus_messages"
-    "  WHERE user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) AND superseded_by_id IS NULL"
-    "  ORDER BY id DESC LIMIT :candidates), "
-    "ranked AS ("
-    "  SELECT id, conversation_id, role, created_at, ts_rank(search_vector, to_tsquery('simple', :q)) AS rank"
-    "  FROM candidate"
-    "  ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset) "
-    "SELECT r.id, r.conversation_id, r.role, r.created_at, c.title, "
-    f"  ts_headline('simple', left(m.content, {SNIPPET_SOURCE_CHARS}), to_tsquery('simple', :q), "
-    "    'StartSel=\x02, StopSel=\x03, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \"') "
-    "  AS snippet "
-    "FROM ranked r JOIN nexus_conversations c ON c.id = r.conversation_id "
-    "JOIN nexus_messages m ON m.id = r.id "
-    "ORDER BY r.rank DESC, r.id DESC")
+# How a search finds the owner's newest matches (migration 0018), chosen per query:
+# - "walk": the owner's current messages newest first (ix_nexus_messages_user_newest), each checked
+#   against the query, until RANKED_CANDIDATES match. Cheap when many messages match (a common word
+#   needs a few thousand rows), hopeless when few do (every message of the owner is read).
+# - "index": the owner's lexemes in their own GIN index (ix_nexus_messages_owner_search over
+#   nexus_owner_lexemes(): each lexeme tagged with the owner), then every match is read and the
+#   newest kept. Cheap when few match, whatever the words: a prefix walks one owner's keys, not
+#   every user's. Costs a read per match, so not for a common word.
+# A probe of the owner's newest PROBE_ROWS messages tells how often the query matches; with the
+# planner's estimate of how many messages the owner has, that gives each way's expected rows.
+PROBE_ROWS = 1000
+# Reading a match through the index costs about four times a walked row (a page per match or so,
+# where a walk reads a conversation's messages from the same pages); measured with bench/search.py.
+WALK_ROW_COST, INDEX_ROW_COST = 1.0, 4.0
+# A walk stops after this many times the rows it was expected to read, and the index answers
+# instead (the newest messages matched more often than the older ones).
+WALK_SLACK = 4
 
 
-def postgresql_messages_statement(user_id, parsed: ParsedQuery, page: int = 1) -> tuple[str, dict]:
-    """The SQL and parameters of one page of message hits (bench/search.py prints its plan)."""
-    return POSTGRESQL_MESSAGES, {"user_id": user_id, "q": to_tsquery_text(parsed), "candidates": RANKED_CANDIDATES,
-                                 "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
+def to_index_tsquery_text(parsed: ParsedQuery) -> str:
+    """The query the owner index answers: no positions are indexed, so a phrase becomes all its
+    words and an excluded phrase is left out. It matches every row the query matches (and a few
+    more); each row is then checked against the query itself."""
+    def words(it: Item) -> str:
+        lexemes = [f"'{word}'" for word in it.words]
+        if it.prefix:
+            lexemes[-1] += ":*"
+        return lexemes[0] if len(lexemes) == 1 else "(" + " & ".join(lexemes) + ")"
+
+    parts = [words(group[0]) if len(group) == 1 else "(" + " | ".join(words(it) for it in group) + ")"
+             for group in parsed.groups]
+    parts += ["!" + words(it) for it in parsed.excluded if len(it.words) == 1]
+    return " & ".join(parts)
 
 
 # For this transaction only: plan each search for its own words (psycopg prepares a statement run
-# five times; a generic plan cannot tell a rare word from a common one, ~10x slower for common
-# words), and price random reads as the cached pages they are, or the planner walks the whole
-# table's primary key newest first, filtering on user_id (a second for a user whose messages are
-# old), rather than the owner's own index.
-POSTGRESQL_PLANNING = ("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-                       "set_config('random_page_cost', '1.1', true)")
+# five times; a generic plan cannot tell a rare word from a common one), price random reads as the
+# cached pages they are (else the probe may walk the whole table's primary key newest first,
+# filtering on user_id, rather than the owner's own index), no parallel workers and no JIT (their
+# start costs more than these reads; the owner function's COST makes plans look expensive enough
+# to compile: +35 ms).
+POSTGRESQL_PLANNING = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('random_page_cost', '1.1', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)")
+# Of the owner's newest messages: how many match the query, and the index's superset of it.
+POSTGRESQL_PROBE = (
+    "SELECT count(*) AS seen, "
+    "  count(*) FILTER (WHERE search_vector @@ to_tsquery('simple', :q)) AS hits, "
+    "  count(*) FILTER (WHERE search_vector @@ to_tsquery('simple', :index_q)) AS index_hits, "
+    "  CASE WHEN count(*) = :probe AND count(*) FILTER (WHERE search_vector @@ to_tsquery('simple', :q)) > 0 "
+    "    THEN nexus_owner_messages_estimate(:user_id) END AS owner_rows "
+    "FROM (SELECT search_vector FROM nexus_messages WHERE user_id = :user_id AND superseded_by_id IS NULL "
+    "      ORDER BY id DESC LIMIT :probe) AS newest")
+
+# The walk: the owner's newest :walk current messages, the matching ones kept until there are
+# enough. When fewer match, the walk stopped short if the owner has more messages than it read
+# (asked only then: an index-only look past the bound), and the index answers instead.
+CANDIDATES_WALK = (
+    "SELECT id, conversation_id, role, created_at, search_vector FROM ("
+    "  SELECT id, conversation_id, role, created_at, search_vector FROM nexus_messages"
+    "  WHERE user_id = :user_id AND superseded_by_id IS NULL ORDER BY id DESC LIMIT :walk) AS newest "
+    "WHERE search_vector @@ to_tsquery('simple', :q) "
+    "ORDER BY id DESC LIMIT :candidates")
+STOPPED_SHORT_WALK = (
+    "CASE WHEN (SELECT count(*) FROM candidate) < :candidates THEN EXISTS ("
+    "  SELECT 1 FROM nexus_messages WHERE user_id = :user_id AND superseded_by_id IS NULL"
+    "  ORDER BY id DESC OFFSET :walk LIMIT 1) ELSE false END")
+# The owner index: its keys are the owner's (tag collisions aside, which user_id rules out), its
+# answer a superset that the query itself then narrows (phrases, excluded phrases).
+CANDIDATES_INDEX = (
+    "SELECT id, conversation_id, role, created_at, search_vector FROM nexus_messages "
+    "WHERE nexus_owner_lexemes(user_id, search_vector) "
+    "  @@ nexus_owner_tsquery(:user_id, to_tsquery('simple', :index_q)) "
+    "  AND superseded_by_id IS NULL AND user_id = :user_id AND search_vector @@ to_tsquery('simple', :q) "
+    "ORDER BY id DESC LIMIT :candidates")
+CANDIDATES = {"walk": (CANDIDATES_WALK, STOPPED_SHORT_WALK), "index": (CANDIDATES_INDEX, "false")}
+
+# The newest matches, capped, then ranked; the conversation titles and the snippets are read only
+# for the page shown. One row at least, to say whether a walk stopped short.
+POSTGRESQL_MESSAGES = (
+    "WITH candidate AS MATERIALIZED ({candidates}), "
+    "ranked AS ("
+    "  SELECT id, conversation_id, role, created_at, ts_rank(search_vector, to_tsquery('simple', :q)) AS rank"
+    "  FROM candidate"
+    "  ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset), "
+    "page AS ("
+    "  SELECT r.id, r.conversation_id, r.role, r.created_at, r.rank, c.title, "
+    f"   ts_headline('simple', left(m.content, {SNIPPET_SOURCE_CHARS}), to_tsquery('simple', :q), "
+    "     'StartSel=\x02, StopSel=\x03, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \"') "
+    "   AS snippet "
+    "  FROM ranked r JOIN nexus_conversations c ON c.id = r.conversation_id "
+    "  JOIN nexus_messages m ON m.id = r.id) "
+    "SELECT {stopped_short} AS stopped_short, page.* "
+    "FROM (SELECT 1) AS one LEFT JOIN page ON true "
+    "ORDER BY page.rank DESC, page.id DESC")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Of the owner's newest PROBE_ROWS current messages: how many were read, how many match the
+    query, how many the owner index would return for it; and the planner's estimate of the
+    owner's current messages (when the choice needs it)."""
+
+    seen: int
+    hits: int
+    index_hits: int
+    owner_rows: float | None = None
+
+
+def choose_ways(probe: Probe) -> list[tuple[str, int]]:
+    """The ways to try in turn, as (way, walk bound), the cheaper expected first; only a walk can
+    stop short, so the list ends with a way that always completes."""
+    if probe.seen < PROBE_ROWS:  # the probe read all of them: so will a walk
+        return [("walk", PROBE_ROWS)]
+    if probe.hits == 0:
+        return [("index", 0)]
+    owner = max(probe.owner_rows or 0, probe.seen)
+    walk_rows = min(RANKED_CANDIDATES * probe.seen / probe.hits, owner)
+    index_rows = owner * probe.index_hits / probe.seen
+    if WALK_ROW_COST * walk_rows <= INDEX_ROW_COST * index_rows:
+        return [("walk", math.ceil(WALK_SLACK * walk_rows)), ("index", 0)]
+    return [("index", 0)]
+
+
+def postgresql_messages_statement(user_id, parsed: ParsedQuery, way: str, walk: int = 0,
+                                  page: int = 1) -> tuple[str, dict]:
+    """The SQL and parameters of one page of message hits found one way (bench/search.py prints
+    its plan)."""
+    candidates, stopped_short = CANDIDATES[way]
+    return POSTGRESQL_MESSAGES.format(candidates=candidates, stopped_short=stopped_short), {
+        "user_id": user_id, "q": to_tsquery_text(parsed), "index_q": to_index_tsquery_text(parsed),
+        "candidates": RANKED_CANDIDATES, "walk": walk, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
+
+
+def postgresql_ways(user_id, parsed: ParsedQuery) -> list[tuple[str, int]]:
+    """Set this transaction's planner settings, probe the owner's newest messages, and choose the
+    ways to find the candidates."""
+    db.session.execute(text(POSTGRESQL_PLANNING))
+    probe = Probe(*db.session.execute(text(POSTGRESQL_PROBE), {
+        "user_id": user_id, "q": to_tsquery_text(parsed), "index_q": to_index_tsquery_text(parsed),
+        "probe": PROBE_ROWS}).one())
+    return choose_ways(probe)
 
 
 def _messages_postgresql(user, parsed: ParsedQuery, page: int):
-    db.session.execute(text(POSTGRESQL_PLANNING))
-    statement, params = postgresql_messages_statement(user.id, parsed, page)
-    rows = db.session.execute(text(statement), params).all()
+    for way, walk in postgresql_ways(user.id, parsed):
+        statement, params = postgresql_messages_statement(user.id, parsed, way, walk, page)
+        rows = db.session.execute(text(statement), params).all()
+        if not rows[0].stopped_short:
+            break
+    rows = [r for r in rows if r.id is not None]
     hits = [MessageHit(r.id, r.conversation_id, r.title, r.role, _as_datetime(r.created_at),
                        highlight(r.snippet or "")) for r in rows[:PAGE_SIZE]]
     return hits, len(rows) > PAGE_SIZE
