@@ -46,6 +46,8 @@ def build_config(instance_path: Path) -> dict:
     return {
         "STUDIO_ENV": "production" if is_production else "development",
         "SECRET_KEY": load_secret_key(instance_path),
+        # Keys for two-factor secrets at rest, newest first (the first seals, each opens); empty: SECRET_KEY.
+        "TOTP_ENCRYPTION_KEYS": _names(os.environ.get("STUDIO_TOTP_ENCRYPTION_KEYS", "")),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # A pooled connection unused this long is pinged before use (extensions.ping_connections_idle_for).
         "SQLALCHEMY_ENGINE_OPTIONS": {},

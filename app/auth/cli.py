@@ -1,4 +1,5 @@
-"""`flask users create` for scripted installs."""
+"""`flask users create` for scripted installs, break-glass password resets, and sealing two-factor
+secrets under the current key."""
 import click
 from flask import Blueprint
 
@@ -42,3 +43,20 @@ def reset_password_command(email, password):
     except NotFound as error:
         raise click.ClickException(error.message) from error
     click.echo(f"Set a new password for {user.email}; its sessions have ended.")
+
+
+@cli.cli.command("encrypt-totp-secrets")
+def encrypt_totp_secrets_command():
+    """Encrypt two-factor secrets still in plain text, and re-encrypt those under an older key of
+    STUDIO_TOTP_ENCRYPTION_KEYS, under the current key. Safe to run again and while Studio runs."""
+    from app.auth import two_factor
+
+    report = two_factor.reseal_stored_secrets()
+    click.echo(f"Encrypted {report.sealed_from_plain} plain-text secret(s); re-encrypted "
+               f"{report.sealed_from_old_key} under the current key; {report.already_current} already current.")
+    if report.unreadable:
+        raise click.ClickException(
+            f"{len(report.unreadable)} secret(s) open under no configured key (left unchanged): "
+            f"{', '.join(report.unreadable)}. Add the key they were encrypted under (the former SECRET_KEY) "
+            "to STUDIO_TOTP_ENCRYPTION_KEYS after the current one, or have these people turn two-factor sign-in "
+            "off with a recovery code and set it up again.")

@@ -1,18 +1,22 @@
 """Two-factor sign-in with TOTP (RFC 6238, pyotp): enrolment with a QR code drawn on the server,
 confirmation, single-use recovery codes stored as keyed hashes, the second step of sign-in (throttled
-like the password, a code never accepted twice), disabling, and roles that must use it."""
+like the password, a code never accepted twice), disabling, and roles that must use it. Secrets are
+stored sealed (totp_secrets); one stored in plain text, or under an older key, is sealed again under
+the current key when it next accepts a code (or by `flask users encrypt-totp-secrets`)."""
 from __future__ import annotations
 
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pyotp
 import segno
+from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
+from app.auth import totp_secrets
 from app.auth.models import AuthEvent, User
 from app.auth.two_factor_models import MfaMethod, RecoveryCode, RolePolicy
 from app.errors import NotFound
@@ -43,6 +47,10 @@ class CodeRefused(Exception):
 
 
 WRONG_CODE = "That code is not right, or it was used already."
+SECRET_UNREADABLE = ("Codes from your authenticator app cannot be checked at the moment: the server's key for "
+                     "them has changed. Use a recovery code, or ask an administrator.")
+ENROLMENT_UNREADABLE = ("This setup could no longer be checked (the server's key changed), so it has started again: "
+                        "scan the new code and enter the code your app shows for it.")
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -99,10 +107,14 @@ def _qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff", title="Authenticator QR code")
 
 
-def enrolment_for(user: User, method: MfaMethod) -> Enrolment:
-    """What the enrolment page shows for a method still being set up."""
-    uri = _uri(user, method.secret)
-    return Enrolment(method.secret, uri, _qr_svg(uri))
+def enrolment_for(user: User, method: MfaMethod) -> Enrolment | None:
+    """What the enrolment page shows for a method still being set up; None when its secret no longer
+    opens (the page then offers to start again)."""
+    secret = _open_secret(method)
+    if secret is None:
+        return None
+    uri = _uri(user, secret.secret)
+    return Enrolment(secret.secret, uri, _qr_svg(uri))
 
 
 def begin_enrolment(user: User) -> MfaMethod:
@@ -114,7 +126,7 @@ def begin_enrolment(user: User) -> MfaMethod:
     if method is None:
         method = MfaMethod(user_id=user.id, method_type="totp", label="Authenticator app")
         db.session.add(method)
-    method.secret = pyotp.random_base32()  # 160 bits
+    method.secret = totp_secrets.seal(pyotp.random_base32())  # 160 bits
     method.last_used_step = None
     db.session.commit()
     return method
@@ -127,7 +139,13 @@ def confirm_enrolment(user: User, code: str, origin: Origin, config: dict) -> li
     if method is None or method.is_verified:
         raise NotFound("There is no authenticator being set up.")
     attempt = _reserve_attempt(user, "enrol", origin, config)
-    if not _accept_totp(method, code):
+    secret = _open_secret(method)
+    if secret is None:  # nothing is lost by a new secret: none was confirmed
+        method.secret, method.last_used_step = totp_secrets.seal(pyotp.random_base32()), None
+        attempt.failure_reason = "secret_unreadable"
+        db.session.commit()
+        raise CodeRefused(ENROLMENT_UNREADABLE)
+    if not _accept_totp(method, secret, code):
         _refuse(attempt, "bad_code")
     method.verified_at = utcnow()
     codes = _replace_recovery_codes(user.id)
@@ -178,20 +196,36 @@ def _replace_recovery_codes(user_id: uuid.UUID) -> list[str]:
 
 # --- checking codes --------------------------------------------------------------------------------
 
-def _accept_totp(method: MfaMethod, code: str) -> bool:
+def _open_secret(method: MfaMethod) -> totp_secrets.Opened | None:
+    """The method's secret, or None (logged for the administrator) when no configured key opens it."""
+    try:
+        return totp_secrets.open_secret(method.secret)
+    except totp_secrets.SecretUnreadable as error:
+        current_app.logger.error(
+            "Two-factor secret of user %s (method %s) cannot be opened: %s. Put the key it was sealed under "
+            "(the former SECRET_KEY) in STUDIO_TOTP_ENCRYPTION_KEYS after the current one.",
+            method.user_id, method.id, error)
+        return None
+
+
+def _accept_totp(method: MfaMethod, secret: totp_secrets.Opened, code: str) -> bool:
     """Whether `code` is the method's code for now (± one step) and newer than the last one taken.
-    The step is recorded with a conditional UPDATE, so of two requests with one code only one wins."""
+    The step is recorded with a conditional UPDATE, so of two requests with one code only one wins; a
+    secret in plain text or under an older key is sealed under the current one by that same UPDATE."""
     code = "".join((code or "").split())
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         return False
-    totp = pyotp.TOTP(method.secret)
+    totp = pyotp.TOTP(secret.secret)
     now_step = int(time.time()) // STEP_SECONDS
     for step in range(now_step + VALID_WINDOW, now_step - VALID_WINDOW - 1, -1):
         if secrets.compare_digest(totp.at(step * STEP_SECONDS), code):
+            values = {"last_used_step": step, "last_used_at": utcnow()}
+            if not secret.is_current:
+                values["secret"] = totp_secrets.seal(secret.secret)
             taken = db.session.execute(
                 update(MfaMethod).where(MfaMethod.id == method.id,
                                         or_(MfaMethod.last_used_step.is_(None), MfaMethod.last_used_step < step))
-                .values(last_used_step=step, last_used_at=utcnow()).execution_options(synchronize_session=False))
+                .values(**values).execution_options(synchronize_session=False))
             return taken.rowcount == 1
     return False
 
@@ -214,16 +248,20 @@ def _check_second_factor(user: User, code: str, purpose: str, origin: Origin, co
     if method is None or not method.is_verified:
         raise NotFound("Two-factor sign-in is not turned on.")
     attempt = _reserve_attempt(user, purpose, origin, config)
-    if not (_accept_totp(method, code) or _accept_recovery_code(user.id, code)):
-        _refuse(attempt, "bad_code")
-    return attempt
+    secret = _open_secret(method)
+    # A recovery code still works when the app's secret cannot be opened.
+    if (secret is not None and _accept_totp(method, secret, code)) or _accept_recovery_code(user.id, code):
+        return attempt
+    if secret is None:
+        _refuse(attempt, "secret_unreadable", SECRET_UNREADABLE)
+    _refuse(attempt, "bad_code")
 
 
-def _refuse(attempt: AuthEvent, reason: str):
+def _refuse(attempt: AuthEvent, reason: str, message: str = WRONG_CODE):
     db.session.rollback()  # nothing half-made is kept; the attempt itself was committed when reserved
     attempt.failure_reason = reason
     db.session.commit()
-    raise CodeRefused(WRONG_CODE)
+    raise CodeRefused(message)
 
 
 def _recent_code_failures(user_id: uuid.UUID, since, ip_address: str | None = None) -> int:
@@ -257,6 +295,52 @@ def _reserve_attempt(user: User, purpose: str, origin: Origin, config: dict) -> 
                           throttled=True)
     db.session.commit()
     return attempt
+
+
+# --- secrets at rest -------------------------------------------------------------------------------
+
+@dataclass
+class ResealReport:
+    sealed_from_plain: int = 0
+    sealed_from_old_key: int = 0
+    already_current: int = 0
+    unreadable: list[str] = field(default_factory=list)  # the e-mail addresses of accounts whose secret no key opens
+
+
+def reseal_stored_secrets(batch_size: int = 200) -> ResealReport:
+    """Seal every stored secret under the current key: plain-text ones from before encryption and ones
+    under an older key of TOTP_ENCRYPTION_KEYS. Each is rewritten only if still as read (a sign-in may
+    have sealed it meanwhile); one that no key opens is left as it is and reported."""
+    report = ResealReport()
+    after = None
+    while True:
+        query = select(MfaMethod.id, MfaMethod.secret, User.email).join(User, User.id == MfaMethod.user_id)
+        if after is not None:
+            query = query.where(MfaMethod.id > after)
+        rows = db.session.execute(query.order_by(MfaMethod.id).limit(batch_size)).all()
+        if not rows:
+            return report
+        for method_id, stored, email in rows:
+            try:
+                opened = totp_secrets.open_secret(stored)
+            except totp_secrets.SecretUnreadable:
+                report.unreadable.append(email)
+                continue
+            if opened.is_current:
+                report.already_current += 1
+                continue
+            rewritten = db.session.execute(
+                update(MfaMethod).where(MfaMethod.id == method_id, MfaMethod.secret == stored)
+                .values(secret=totp_secrets.seal(opened.secret)).execution_options(synchronize_session=False))
+            if rewritten.rowcount == 1:
+                if totp_secrets.is_sealed(stored):
+                    report.sealed_from_old_key += 1
+                else:
+                    report.sealed_from_plain += 1
+            else:
+                report.already_current += 1
+        db.session.commit()
+        after = rows[-1].id
 
 
 # --- the second step of sign-in ---------------------------------------------------------------------

@@ -20,7 +20,9 @@ class MfaMethod(UUIDPrimaryKey, Timestamps, db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     method_type: Mapped[str] = mapped_column(String(10), default="totp")
     label: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    secret: Mapped[str] = mapped_column(String(64))  # base32, as authenticator apps take it
+    # The base32 secret sealed: `v1:<Fernet token>` (auth.totp_secrets); from before migration 0019 it
+    # may still be plain base32 until it next accepts a code or `flask users encrypt-totp-secrets` runs.
+    secret: Mapped[str] = mapped_column(String(255))
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The 30-second step of the last code accepted: a code of that step or earlier is never taken again.
