@@ -256,3 +256,10 @@ def test_migration_0018_downgrades_and_upgrades_an_existing_database(app, login_
     assert "ix_nexus_messages_owner_search" in indexes() and "ix_nexus_messages_search" not in indexes()
     db.session.close()
     assert len(snippets_of(person, "axol")) == 1
+
+
+def test_the_search_page_explains_the_query_syntax(login_as):
+    html = results(login_as("user"), "")
+    hint = re.search(r'<p class="field-hint" id="search-syntax-hint">(.*?)</p>', html, re.S).group(1)
+    assert 'aria-describedby="search-syntax-hint"' in html
+    assert all(example in hint for example in ['"heat pump"', "-gas", "boiler OR furnace"])
