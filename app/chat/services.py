@@ -324,25 +324,27 @@ def last_messages(conversation: Conversation) -> tuple[Message | None, Message |
 def previous_versions(messages: list[Message]) -> dict[uuid.UUID, list[list[Message]]]:
     """For each shown message that replaced others, its earlier versions, newest first: for an edited
     question each version is the old question and the answer it had; for a regenerated answer, the
-    old answer. One query per level of history, only for messages that have one."""
+    old answer. One query per level of history, only for messages that have one (each row says
+    whether it replaced others in turn, so the last level costs no query)."""
     versions: dict[uuid.UUID, list[list[Message]]] = {}
     # Follow each message back through replacements of its own role (question to question,
     # answer to answer); `leads_to` maps a message on that chain to the shown message.
     leads_to = {m.id: m for m in messages}
+    replaced = aliased(Message)
     for _ in range(MAX_PREVIOUS_VERSIONS):
         if not leads_to:
             break
-        rows = db.session.scalars(select(Message).where(Message.superseded_by_id.in_(list(leads_to)))
-                                  .options(lazyload(Message.options)).order_by(Message.id))
+        rows = db.session.execute(
+            select(Message, exists().where(replaced.superseded_by_id == Message.id))
+            .where(Message.superseded_by_id.in_(list(leads_to)))
+            .options(lazyload(Message.options)).order_by(Message.id)).all()
         groups: dict[uuid.UUID, list[Message]] = {}
-        for row in rows:
+        for row, _has_versions in rows:
             groups.setdefault(row.superseded_by_id, []).append(row)
-        next_leads_to = {}
         for replaced_by, group in groups.items():
-            shown = leads_to[replaced_by]
-            versions.setdefault(shown.id, []).append(group)
-            next_leads_to.update({m.id: shown for m in group if m.role == shown.role})
-        leads_to = next_leads_to
+            versions.setdefault(leads_to[replaced_by].id, []).append(group)
+        leads_to = {row.id: leads_to[row.superseded_by_id] for row, has_versions in rows
+                    if has_versions and row.role == leads_to[row.superseded_by_id].role}
     return versions
 
 
