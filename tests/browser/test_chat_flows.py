@@ -90,3 +90,19 @@ def test_sidebar_loads_more_when_scrolled(signed_in_page):
     recent.get_by_role("link", name="Topic 15").scroll_into_view_if_needed()
     expect(recent.get_by_role("link", name="Topic 00")).to_be_attached(timeout=10000)
     expect(recent.locator("li.conversation-item")).to_have_count(45)
+
+
+def test_sending_moves_the_conversation_to_the_top_of_the_sidebar(signed_in_page, live_server):
+    user = make_user()
+    older = make_conversation(user, title="Older topic", messages=2)
+    make_conversation(user, title="Newer topic", messages=2)
+    page = signed_in_page(user=user)
+    page.goto(f"{live_server}/chat/{older.id}")
+    recent = page.get_by_role("list", name="Recent conversations")
+    expect(recent.locator(".conversation-link").first).to_have_text("Newer topic")
+    send(page, "Back to this one")
+    expect(page.locator(".message-assistant.is-complete").last).to_contain_text("Back to this one", timeout=15000)
+    expect(recent.locator(".conversation-link").first).to_have_text("Older topic")  # moved, not copied
+    expect(recent.get_by_role("link", name="Older topic")).to_have_count(1)
+    expect(recent.locator(".conversation-item.is-current")).to_have_count(1)
+    expect(recent.locator(".conversation-link").nth(1)).to_have_text("Newer topic")
