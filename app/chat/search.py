@@ -7,8 +7,10 @@ and digits only, then written as a tsquery (PostgreSQL) or an FTS5 expression (S
 can make either malformed. (PostgreSQL's websearch_to_tsquery reads the same syntax but has no
 prefix match, and SQLite has no equivalent: one parser gives both databases the same answers.)
 
-The owner's id is part of the index lookup, so a search never reads another user's rows. Ranking
-takes the newest RANKED_CANDIDATES matches first, then orders them by relevance (ts_rank; FTS5 bm25
+The owner is part of the index lookup (FTS5's user_id column; on PostgreSQL lexemes tagged with the
+owner, migration 0018, or the owner's own messages newest first) and every row is checked against
+the owner's id, so a search never returns another user's rows. Ranking takes the newest
+RANKED_CANDIDATES matches first, then orders them by relevance (ts_rank; FTS5 bm25
 with the owner column weighted 0): a very common word costs the same for a user with ten thousand
 matches as for one with a hundred. Snippets are computed only for the rows shown, from a truncated
 body, highlighted with <mark> and nothing else."""
