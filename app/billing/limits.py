@@ -12,10 +12,11 @@ The checks read counters and compare: two sends at the same moment may both pass
 before a limit, so a limit can be crossed by the answers already asked for, never by a later one."""
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Uuid, and_, func, literal, select, union_all
+from sqlalchemy import BigInteger, String, Uuid, and_, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import aliased
 
 from app.billing import charts, metering, organisations, subscriptions
@@ -260,16 +261,18 @@ class _Standing:
     rows: list[LimitUsage] | None  # None: to be read apart (see _completed)
 
 
-def _standing_statement(user_id: uuid.UUID, tenant_id: uuid.UUID | None, *, every_membership: bool):
-    """The user's memberships (every one, personal first; or only that of the organisation billed)
-    with, on the organisation billed, its current subscription, one row per limit of its plan with
-    what was metered for it this period, today's messages and the member's month: one statement.
-    `tenant_id` None: the personal organisation."""
-    now = utcnow()
-    today = now.date()
+@functools.cache
+def _standing_statement(*, every_membership: bool, names_tenant: bool):
+    """The user's (:user_id) memberships (every one, personal first; or only that of the organisation
+    billed) with, on the organisation billed (:tenant_id when `names_tenant`, else the personal one),
+    its current subscription, one row per limit of its plan with what was metered for it this period,
+    today's messages and the member's month (the counters named by :day_suffix and :month_suffix, see
+    metering.bucket_suffix): one statement, built once per process."""
     account, member = TenantAccount, TenantMembership
-    if tenant_id is not None:
-        billed, billed_id = account.id == tenant_id, literal(tenant_id, Uuid)
+    user_id = bindparam("user_id", type_=Uuid)
+    if names_tenant:
+        billed_id = bindparam("tenant_id", type_=Uuid)
+        billed = account.id == billed_id
     else:
         personal = aliased(TenantAccount, name="personal")
         billed = account.personal_user_id == user_id
@@ -293,23 +296,28 @@ def _standing_statement(user_id: uuid.UUID, tenant_id: uuid.UUID | None, *, ever
         .outerjoin(SubscriptionUsage, and_(SubscriptionUsage.subscription_id == current.id,
                                            SubscriptionUsage.feature_key == PlanFeature.feature_key,
                                            SubscriptionUsage.period_start == current.current_period_start))
-        .outerjoin(day, and_(billed, day.bucket_key == metering.bucket_key_of(account.id, None, "day", today)))
+        .outerjoin(day, and_(billed, day.bucket_key == metering.bucket_key_of(
+            account.id, bindparam("day_suffix", type_=String))))
         .outerjoin(month, and_(billed, month.bucket_key == metering.bucket_key_of(
-            account.id, user_id, "month", metering.month_start(today))))
+            account.id, bindparam("month_suffix", type_=String))))
         .where(member.user_id == user_id))
     if every_membership:
         return statement.order_by(account.personal_user_id.is_(None), account.name, account.id).limit(
-            MAX_MEMBERSHIPS + len(FEATURES)), now
-    return statement.where(billed), now
+            MAX_MEMBERSHIPS + len(FEATURES))
+    return statement.where(billed)
 
 
 def _read_standing(user, tenant_id: uuid.UUID | None, *, every_membership: bool):
     """The (organisation, membership) pairs read, and the user's standing in the organisation billed:
     None when they have no membership there; with rows None when its plan must be read apart (no live
     subscription, or a manual period to roll forward: see _completed)."""
-    statement, now = _standing_statement(user.id, tenant_id, every_membership=every_membership)
+    now = utcnow()
+    statement = _standing_statement(every_membership=every_membership, names_tenant=tenant_id is not None)
+    parameters = {"user_id": user.id, "tenant_id": tenant_id,
+                  "day_suffix": metering.bucket_suffix(None, "day", now.date()),
+                  "month_suffix": metering.bucket_suffix(user.id, "month", metering.month_start(now.date()))}
     pairs, features, billed_rows = [], {}, []
-    for row in db.session.execute(statement):
+    for row in db.session.execute(statement, parameters):
         tenant, membership = row[0], row[1]
         if not pairs or pairs[-1][0] is not tenant:
             pairs.append((tenant, membership))

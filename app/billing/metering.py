@@ -9,12 +9,27 @@ concurrent answers never lose an update and no counter is read before it is writ
   limits, per-member caps, /billing's chart)."""
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import BigInteger, Date, Integer, String, Uuid, func, inspect, literal, or_, select, true, union_all
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    String,
+    Uuid,
+    bindparam,
+    func,
+    inspect,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -69,9 +84,15 @@ def _uuid_text_hex(element, compiler, **kw):
     return "(" + " || '-' || ".join(parts) + ")"
 
 
-def bucket_key_of(tenant_column, user_id: uuid.UUID | None, granularity: str, period_start: date):
-    """bucket_key() in SQL, for an organisation known only to the statement (a column)."""
-    return uuid_text(tenant_column) + literal("|" + _bucket_suffix(user_id, granularity, period_start), String)
+def bucket_suffix(user_id: uuid.UUID | None, granularity: str, period_start: date) -> str:
+    """What follows the organisation in bucket_key(): its value for bucket_key_of()."""
+    return "|" + _bucket_suffix(user_id, granularity, period_start)
+
+
+def bucket_key_of(tenant_column, suffix):
+    """bucket_key() in SQL, for an organisation known only to the statement (a column), the rest
+    (`suffix`, see bucket_suffix()) given as a bound parameter."""
+    return uuid_text(tenant_column) + suffix
 
 
 def _insert(table):
@@ -79,30 +100,48 @@ def _insert(table):
     return dialect.insert(table)
 
 
-def _counter_periods(user_id: uuid.UUID | None, day: date) -> list[tuple[uuid.UUID | None, str, date]]:
+def _counter_periods(user_id, day: date | None) -> list[tuple]:
     """The usage_counters rows a use adds to, in the one order every transaction takes them: the
     organisation's day and month, then (with `user_id`) the member's day and month."""
-    return [(who, granularity, start) for who in ([None, user_id] if user_id else [None])
-            for granularity, start in (("day", day), ("month", month_start(day)))]
+    return [(who, granularity, start) for who in ([None, user_id] if user_id is not None else [None])
+            for granularity, start in (("day", day), ("month", month_start(day) if day else None))]
 
 
-def _on_counter_conflict(statement, amounts: dict[str, int]):
-    """Add to the row there (`n = n + excluded.n`) for the columns with something to add."""
+def _on_counter_conflict(statement, columns):
+    """Add to the row there (`n = n + excluded.n`) for `columns` (those with something to add)."""
     table = UsageCounter.__table__
-    changed = {column: table.c[column] + statement.excluded[column]
-               for column in COUNTER_COLUMNS if amounts.get(column)}
+    changed = {column: table.c[column] + statement.excluded[column] for column in columns}
     return statement.on_conflict_do_update(
         index_elements=["bucket_key"], set_={**changed, "updated_at": statement.excluded.updated_at})
 
 
+@functools.cache
+def _counting_statement(dialect_name: str, counter_rows: int, columns: tuple[str, ...]):
+    """The upsert of _add_to_counters(), built once per process (bound parameters: tenant_id, user_id,
+    at, day, month, id_<n>, key_<n> and COUNTER_COLUMNS), adding to `columns` where a row is there."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert
+    periods = _counter_periods(bindparam("user_id", type_=Uuid) if counter_rows == 4 else None, None)
+    at = bindparam("at", type_=UTCDateTime)
+    rows = [{"id": bindparam(f"id_{n}", type_=Uuid), "tenant_id": bindparam("tenant_id", type_=Uuid),
+             "user_id": who, "period_start": bindparam(granularity if granularity == "day" else "month", type_=Date),
+             "granularity": granularity, "bucket_key": bindparam(f"key_{n}", type_=String), "storage_bytes": 0,
+             "created_at": at, "updated_at": at, **{column: bindparam(column, type_=BigInteger)
+                                                     for column in COUNTER_COLUMNS}}
+            for n, (who, granularity, _start) in enumerate(periods)]
+    return _on_counter_conflict(insert(UsageCounter.__table__).values(rows), columns)
+
+
 def _add_to_counters(tenant_id: uuid.UUID, user_id: uuid.UUID | None, at: datetime, **amounts: int) -> None:
     """Add `amounts` to the organisation's and (with `user_id`) the member's day and month rows: one upsert."""
-    rows = [{"id": new_uuid(), "tenant_id": tenant_id, "user_id": who, "period_start": start,
-             "granularity": granularity, "bucket_key": bucket_key(tenant_id, who, granularity, start),
-             "storage_bytes": 0, "created_at": at, "updated_at": at,
-             **{column: amounts.get(column, 0) for column in COUNTER_COLUMNS}}
-            for who, granularity, start in _counter_periods(user_id, at.date())]
-    db.session.execute(_on_counter_conflict(_insert(UsageCounter.__table__).values(rows), amounts))
+    day = at.date()
+    periods = _counter_periods(user_id, day)
+    parameters = {"tenant_id": tenant_id, "user_id": user_id, "at": at, "day": day, "month": month_start(day),
+                  **{column: amounts.get(column, 0) for column in COUNTER_COLUMNS}}
+    for n, (who, granularity, start) in enumerate(periods):
+        parameters[f"id_{n}"] = new_uuid()
+        parameters[f"key_{n}"] = bucket_key(tenant_id, who, granularity, start)
+    changed = tuple(column for column in COUNTER_COLUMNS if amounts.get(column))
+    db.session.execute(_counting_statement(db.session.get_bind().dialect.name, len(periods), changed), parameters)
 
 
 def _on_usage_conflict(statement):
@@ -154,71 +193,94 @@ def _tenant_of(chat_id: uuid.UUID | None, user_id: uuid.UUID | None):
     return func.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
 
 
-def _current_subscription_of_call(call_id: uuid.UUID, now: datetime):
-    """The call's organisation (as its stored row names it) with that organisation's live subscription
-    and period, while that period is current: one row, or none (no organisation, no subscription yet,
-    or a manual period to roll forward)."""
+def _current_subscription_of_call():
+    """The stored call's (:call_id) organisation, as its row names it, with that organisation's live
+    subscription and period while that period is current (at :now): one row, or none (no
+    organisation, no subscription yet, or a manual period to roll forward)."""
     from app.chat.models import ModelRequest
 
-    tenant = select(ModelRequest.tenant_id).where(ModelRequest.id == call_id).scalar_subquery()
+    tenant = select(ModelRequest.tenant_id).where(ModelRequest.id == bindparam("call_id", type_=Uuid))
     live = aliased(TenantSubscription, name="live")
-    live_id = (select(live.id).where(live.tenant_id == tenant, live.status.in_(subscriptions.LIVE_STATUSES))
+    live_id = (select(live.id).where(live.tenant_id == tenant.scalar_subquery(),
+                                     live.status.in_(subscriptions.LIVE_STATUSES))
                .order_by(live.created_at.desc(), live.id.desc()).limit(1).scalar_subquery())
     subscription = TenantSubscription
     return select(subscription.tenant_id, subscription.id.label("subscription_id"),
                   subscription.current_period_start, subscription.current_period_end).where(
         subscription.id == live_id,
-        or_(subscription.processor != "manual", subscription.current_period_end > now))
+        or_(subscription.processor != "manual", subscription.current_period_end > bindparam("now", type_=UTCDateTime)))
 
 
-def _rows_of(*rows: dict):
-    """Literal rows as a subquery (a UNION ALL of one-row SELECTs: VALUES lists differ between
-    databases), with `n` giving their order."""
-    selects = [select(*[literal(value, type_).label(name) for name, (value, type_) in row.items()]) for row in rows]
-    return union_all(*selects).subquery("amounts")
+def _rows_of(name: str, rows: list[dict]):
+    """Rows as a subquery (a UNION ALL of one-row SELECTs: VALUES lists differ between databases)."""
+    return union_all(*[select(*[value.label(column) for column, value in row.items()]) for row in rows]).subquery(name)
+
+
+CALL_COLUMNS = ("input_tokens", "output_tokens", "cost_micros", "requests")  # what a provider call adds to
+
+
+@functools.cache
+def _metering_statements(dialect_name: str, counter_rows: int) -> tuple:
+    """The statements that add a stored call to its organisation's current subscription period and
+    counters, built once per process (bound parameters: call_id, now, at, tokens, cost_micros,
+    usage_id_<n>, counter_id_<n>, user_id, day, month, suffix_<n> and CALL_COLUMNS): one on PostgreSQL,
+    a CTE that writes the subscription's rows first, then the counters (their SELECT waits for the
+    count of the rows written); the same two apart elsewhere. Each returns rows only when it wrote."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert
+    billed = _current_subscription_of_call().cte("billed")
+    at = bindparam("at", type_=UTCDateTime)
+    amounts = _rows_of("amounts", [
+        {"n": literal(n), "id": bindparam(f"usage_id_{n}", type_=Uuid), "feature_key": literal(key, String),
+         "unit": literal(FEATURES[key], String), "quantity": bindparam(parameter, type_=BigInteger)}
+        for n, (key, parameter) in enumerate((("monthly_tokens", "tokens"), ("monthly_cost", "cost_micros")))])
+    usage = _on_usage_conflict(insert(SubscriptionUsage.__table__).from_select(
+        ["id", "subscription_id", "feature_key", "unit", "period_start", "period_end", "quantity", "reported_at"],
+        select(amounts.c.id, billed.c.subscription_id, amounts.c.feature_key, amounts.c.unit,
+               billed.c.current_period_start, billed.c.current_period_end, amounts.c.quantity, at)
+        .select_from(billed).join(amounts, true()).where(true()).order_by(amounts.c.n))
+    ).returning(SubscriptionUsage.__table__.c.subscription_id)
+    periods = _counter_periods(bindparam("user_id", type_=Uuid) if counter_rows == 4 else None, None)
+    buckets = _rows_of("buckets", [
+        {"n": literal(n), "id": bindparam(f"counter_id_{n}", type_=Uuid),
+         "user_id": who if who is not None else null().cast(Uuid),
+         "period_start": bindparam("day" if granularity == "day" else "month", type_=Date),
+         "granularity": literal(granularity, String), "suffix": bindparam(f"suffix_{n}", type_=String)}
+        for n, (who, granularity, _start) in enumerate(periods)])
+    source = (select(buckets.c.id, billed.c.tenant_id, buckets.c.user_id, buckets.c.period_start,
+                     buckets.c.granularity, bucket_key_of(billed.c.tenant_id, buckets.c.suffix),
+                     literal(0, BigInteger), at, at,
+                     *[bindparam(column, type_=BigInteger) if column in CALL_COLUMNS else literal(0, BigInteger)
+                       for column in COUNTER_COLUMNS])
+              .select_from(billed).join(buckets, true()).order_by(buckets.c.n))
+    columns = ["id", "tenant_id", "user_id", "period_start", "granularity", "bucket_key", "storage_bytes",
+               "created_at", "updated_at", *COUNTER_COLUMNS]
+    if dialect_name == "postgresql":
+        metered = usage.cte("metered")
+        source = source.where(select(func.count()).select_from(metered).scalar_subquery() > 0)
+        counters = _on_counter_conflict(insert(UsageCounter.__table__).from_select(columns, source), CALL_COLUMNS)
+        return (counters.returning(UsageCounter.__table__.c.tenant_id).add_cte(metered),)
+    counters = _on_counter_conflict(insert(UsageCounter.__table__).from_select(columns, source.where(true())),
+                                    CALL_COLUMNS)
+    return usage, counters.returning(UsageCounter.__table__.c.tenant_id)
 
 
 def _add_in_sql(call, tokens: int, cost_micros: int, at: datetime, amounts: dict[str, int]) -> uuid.UUID | None:
     """Add a stored call to its organisation's current subscription period and counters, the
-    organisation and subscription found by the statements themselves: one statement on PostgreSQL
-    (the subscription's rows, then the counters, in that order), two elsewhere. Returns the
-    organisation, or None when nothing was added (see _current_subscription_of_call)."""
-    billed = _current_subscription_of_call(call.id, utcnow()).cte("billed")
-    usage_rows = _rows_of(*[{"n": (n, Integer), "id": (new_uuid(), Uuid), "feature_key": (key, String),
-                             "unit": (FEATURES[key], String), "quantity": (quantity, BigInteger)}
-                            for n, (key, quantity) in enumerate((("monthly_tokens", tokens),
-                                                                 ("monthly_cost", cost_micros)))])
-    usage = _on_usage_conflict(_insert(SubscriptionUsage.__table__).from_select(
-        ["id", "subscription_id", "feature_key", "unit", "period_start", "period_end", "quantity", "reported_at"],
-        select(usage_rows.c.id, billed.c.subscription_id, usage_rows.c.feature_key, usage_rows.c.unit,
-               billed.c.current_period_start, billed.c.current_period_end, usage_rows.c.quantity,
-               literal(at, UTCDateTime)).select_from(billed).join(usage_rows, true()).where(true())
-        .order_by(usage_rows.c.n))).returning(SubscriptionUsage.__table__.c.subscription_id)
-    counter_rows = _rows_of(*[{"n": (n, Integer), "id": (new_uuid(), Uuid), "user_id": (who, Uuid),
-                               "period_start": (start, Date), "granularity": (granularity, String),
-                               "suffix": ("|" + _bucket_suffix(who, granularity, start), String)}
-                              for n, (who, granularity, start) in enumerate(_counter_periods(call.user_id,
-                                                                                             at.date()))])
-    counters_source = (
-        select(counter_rows.c.id, billed.c.tenant_id, counter_rows.c.user_id, counter_rows.c.period_start,
-               counter_rows.c.granularity, uuid_text(billed.c.tenant_id) + counter_rows.c.suffix,
-               literal(0, BigInteger), literal(at, UTCDateTime), literal(at, UTCDateTime),
-               *[literal(amounts.get(column, 0), BigInteger) for column in COUNTER_COLUMNS])
-        .select_from(billed).join(counter_rows, true()).order_by(counter_rows.c.n))
-    counter_columns = ["id", "tenant_id", "user_id", "period_start", "granularity", "bucket_key", "storage_bytes",
-                       "created_at", "updated_at", *COUNTER_COLUMNS]
-    if db.session.get_bind().dialect.name == "postgresql":
-        # The subscription's rows are written (and locked) first: the counters' SELECT waits for them.
-        metered = usage.cte("metered")
-        counters_source = counters_source.where(select(func.count()).select_from(metered).scalar_subquery() > 0)
-        counters = _on_counter_conflict(_insert(UsageCounter.__table__).from_select(
-            counter_columns, counters_source), amounts).returning(UsageCounter.__table__.c.tenant_id)
-        return db.session.execute(counters.add_cte(metered)).scalars().first()
-    if db.session.execute(usage).first() is None:
-        return None
-    counters = _on_counter_conflict(_insert(UsageCounter.__table__).from_select(
-        counter_columns, counters_source.where(true())), amounts).returning(UsageCounter.__table__.c.tenant_id)
-    return db.session.execute(counters).scalars().first()
+    organisation and subscription found by the statements themselves (see _metering_statements).
+    Returns the organisation, or None when nothing was added (see _current_subscription_of_call)."""
+    day = at.date()
+    periods = _counter_periods(call.user_id, day)
+    parameters = {"call_id": call.id, "now": utcnow(), "at": at, "tokens": tokens, "cost_micros": cost_micros,
+                  "usage_id_0": new_uuid(), "usage_id_1": new_uuid(), "user_id": call.user_id, "day": day,
+                  "month": month_start(day), **{column: amounts[column] for column in CALL_COLUMNS}}
+    for n, (who, granularity, start) in enumerate(periods):
+        parameters[f"counter_id_{n}"] = new_uuid()
+        parameters[f"suffix_{n}"] = bucket_suffix(who, granularity, start)
+    statements = _metering_statements(db.session.get_bind().dialect.name, len(periods))
+    for statement in statements[:-1]:
+        if db.session.execute(statement, parameters).first() is None:
+            return None
+    return db.session.execute(statements[-1], parameters).scalars().first()
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ def test_a_send_checks_its_limits_in_one_statement_and_counts_its_message_in_one
     model = make_model("Priced", prices=(1, 1, 0))
     personal = personal_id(member)
     for tenant_id in (None, team.id):
+        db.session.refresh(member)  # (a send's commit expired it; not billing's to count)
         with count_queries(app) as check:
             assert limits.check_can_send(member, tenant_id) == (tenant_id or personal)
         assert len(check) == 1
