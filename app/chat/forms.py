@@ -41,6 +41,8 @@ class ComposerForm(FlaskForm):
 
     OPTION_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
                      "reasoning_effort", "thinking_budget_tokens")
+    # The option fields' HTML when the composer is fresh (see chat.routes._composer_form); None: render them.
+    fresh_options_html = None
 
     def generation_options(self) -> GenerationOptions:
         values = {name: getattr(self, name).data for name in self.OPTION_FIELDS}

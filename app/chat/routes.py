@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, redirect, render_template, request, stream_with_context, url_for
 from flask_limiter import RateLimitExceeded
 from htmx_flask import make_response
+from markupsafe import Markup
 
 from app.ai_models import services as model_services
 from app.billing import limits as billing_limits
@@ -54,12 +55,30 @@ def _tenant_id_from(form) -> uuid.UUID | None:
 
 
 def _composer_form(form=None, conversation=None, models=None, billable=None) -> ComposerForm:
-    form = form or ComposerForm(formdata=None)
+    if form is None:
+        form = ComposerForm(formdata=None)
+        form.fresh_options_html = _fresh_options_html()
     _prepare_model_choices(form, conversation, models)
     if conversation is None:
         _bill_to_choices(form, billable=billable)
     form.client_request_id.data = uuid.uuid4().hex  # a fresh token for every rendered composer
     return form
+
+
+def _fresh_options_html() -> Markup | None:
+    """The option fields of a fresh composer (empty, no errors): the same HTML for everyone, so it is
+    rendered once per process (their WTForms markup was a tenth of the chat page's CPU). Not kept
+    while templates reload (development)."""
+    if current_app.config.get("TEMPLATES_AUTO_RELOAD") or current_app.debug:
+        return None
+    html = current_app.extensions.get(_FRESH_OPTIONS_KEY)
+    if html is None:
+        html = Markup(render_template("chat/_composer_options.html", composer=ComposerForm(formdata=None)))
+        current_app.extensions[_FRESH_OPTIONS_KEY] = html
+    return html
+
+
+_FRESH_OPTIONS_KEY = "chat.fresh_composer_options"
 
 
 def _messages_context(page: services.MessagesPage):

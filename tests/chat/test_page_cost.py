@@ -232,3 +232,15 @@ def test_a_plain_form_send_billed_to_an_organisation_left_keeps_the_text(app, pe
     response = person.post(f"/chat/{other.id}/messages", {"content": text, "client_request_id": token})
     assert response.status_code == 404 and "Not yours" not in response.get_data(as_text=True)
     assert "I do not want to type again" not in response.get_data(as_text=True)
+
+
+def test_a_sidebar_rows_addresses_are_its_routes(app, person):
+    """The sidebar builds a row's move and menu addresses from its conversation's address (one url_for a
+    row): they must stay the routes' own."""
+    from flask import url_for
+
+    conversation = make_conversation(person.user, title="Addressed")
+    sidebar = person.get("/chat/sidebar").get_data(as_text=True)
+    with app.test_request_context():
+        for endpoint in ("chat.show", "chat.move_to_folder", "chat.item_menu"):
+            assert f'"{url_for(endpoint, conversation_id=conversation.id)}"' in sidebar
