@@ -214,6 +214,7 @@ def first_conversations_in_folders(user, folder_ids: list[uuid.UUID], per_folder
               .where(*_unarchived_of(user), Conversation.folder_id.in_(folder_ids)).subquery())
     return list(db.session.scalars(
         select(Conversation).join(ranked, ranked.c.id == Conversation.id)
+        .options(lazyload(Conversation.model))  # the sidebar never shows the model: not joined
         .where(ranked.c.rank <= per_folder).order_by(ranked.c.rank)))
 
 
@@ -221,7 +222,7 @@ def conversations_in_folder(user, folder_id: uuid.UUID, page: int, size: int) ->
     """A page of one folder's unarchived conversations, pinned first, and whether more follow."""
     return paginate(
         select(Conversation).where(*_unarchived_of(user), Conversation.folder_id == folder_id)
-        .order_by(*IN_FOLDER_ORDER), page, size)
+        .options(lazyload(Conversation.model)).order_by(*IN_FOLDER_ORDER), page, size)
 
 
 def move_folder_contents(folder_id: uuid.UUID, to_folder_id: uuid.UUID | None) -> int:
