@@ -333,7 +333,7 @@ def main() -> None:
                 started = time.perf_counter()
                 dropped = asyncio.run(soak(base_url, emails, args.soak, args.soak_wave))
                 elapsed = time.perf_counter() - started
-                time.sleep(args.chunk_seconds * 15 + 5)  # the dropped answers finish in the background
+                time.sleep(args.chunk_seconds * 25 + 5)  # the dropped (~20-chunk) answers finish in the background
                 rss_after = worker_rss_mb(process)
                 growth = (sum(rss_after) - sum(rss_before)) / sum(rss_before) * 100
                 print_table(["streams dropped mid-answer", "time", "worker RSS before (MB)", "after (MB)", "growth"],
