@@ -19,7 +19,7 @@ from sqlalchemy.orm import contains_eager
 from app.auth.models import AuthEvent, User, UserSession
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.models.base import utcnow
+from app.models.base import commit_keeping_loaded, utcnow
 from app.security.audit import AuditLog, record_audit
 from app.security.origin import Origin
 
@@ -373,7 +373,7 @@ def load_session_user(token: str, config: dict, *, with_navigation_version: bool
         return None
     if session_row.last_seen_at is None or now - session_row.last_seen_at > LAST_SEEN_RESOLUTION:
         session_row.last_seen_at = now
-        _commit_keeping_loaded()
+        commit_keeping_loaded()  # the rows were read a moment ago, in this request
     user._session_token = token
     user.current_session = session_row
     user.must_enrol_two_factor = bool(must_enrol)
@@ -395,16 +395,6 @@ def _session_user_statement(with_navigation_version: bool):
             .options(contains_eager(UserSession.user))
             .where(UserSession.refresh_jti == bindparam("digest"), UserSession.revoked_at.is_(None)))
 
-
-def _commit_keeping_loaded() -> None:
-    """Commit without expiring what the session holds: the rows were read a moment ago, in this
-    request, and reading them again would cost a statement each."""
-    session = db.session()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire_on_commit
 
 
 def log_out(user: User, origin: Origin) -> None:

@@ -24,7 +24,7 @@ from app.core.markdown import RENDERER_VERSION, render_markdown_safe
 from app.core.pages import paginate
 from app.errors import Conflict, LimitReached, NotFound, ValidationFailed
 from app.extensions import db
-from app.models.base import utcnow
+from app.models.base import commit_keeping_loaded, utcnow
 
 SIDEBAR_PAGE_SIZE = 30
 PINNED_LIMIT = 50
@@ -530,15 +530,10 @@ def _commit(keep_loaded: bool) -> None:
     that goes on only to show what it just wrote and read a moment ago, in this request, where reading
     each row again would cost a statement (the answer's text is followed by its stream). A caller that
     reads the answer again later in the same session (the API waits for it) keeps the default."""
-    if not keep_loaded:
+    if keep_loaded:
+        commit_keeping_loaded()
+    else:
         db.session.commit()
-        return
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
 
 
 def _supersede(messages: list[Message | None], replacement: Message) -> None:

@@ -42,7 +42,7 @@ from app.llm.base import (
 )
 from app.llm.pricing import NO_COST
 from app.llm.waiting import WAITING, read_in_background
-from app.models.base import utcnow
+from app.models.base import commit_keeping_loaded, utcnow
 
 FLUSH_SECONDS = 0.2  # new text is saved at most this often...
 FLUSH_MAX_CHARS = 16_000  # ...or at once when this much is waiting
@@ -116,17 +116,6 @@ def _read_start(message_id: uuid.UUID) -> tuple[Message, Conversation] | None:
     return (row[0], row[1]) if row is not None else None
 
 
-def _end_read_keeping_values() -> None:
-    """End the start's read (no pooled connection is held while the answer streams), keeping what it
-    read loaded: the generator uses those values (the model's settings, ids), read a moment ago, and
-    must not read them again. The final write reads the rows again (populate_existing)."""
-    session = db.session()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire_on_commit
-
 
 def generate_answer(message_id: uuid.UUID) -> None:
     """Stream one answer from its provider into the database, then record usage, cost and totals."""
@@ -142,7 +131,10 @@ def generate_answer(message_id: uuid.UUID) -> None:
     # Saved with the first flush (shown while the answer streams) and again with the final state.
     context = {"context_left_out_count": fitted.left_out_count,
                "context_summary_id": fitted.summary.id if fitted.summary else None}
-    _end_read_keeping_values()  # the stream may take minutes
+    # End the read (the stream may take minutes; no pooled connection is held meanwhile), keeping its
+    # values: the generator uses them and must not read them again; the final write reads the rows
+    # again (populate_existing).
+    commit_keeping_loaded()
 
     def trimmed(shorter: FittedContext) -> None:  # the provider refused it as too long: sent again shorter
         context.update(context_left_out_count=shorter.left_out_count,

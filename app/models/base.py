@@ -18,6 +18,19 @@ from app.extensions import db
 MAX_INTEGER_ID = 2**31 - 1
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what the session holds, for a caller that goes on using rows it read
+    or wrote a moment ago, in this request or thread: reading each again would cost a statement.
+    Not for a caller that must see another process's later changes (read those with
+    populate_existing)."""
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
 def is_integer_id(value) -> bool:
     """Whether `value` could be an Integer primary key (a positive int within the column's range)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INTEGER_ID
