@@ -105,19 +105,27 @@ def search_terms(query: str) -> list[str]:
     return parse_query(query).terms
 
 
-def to_tsquery_text(parsed: ParsedQuery) -> str:
-    """The query for PostgreSQL's to_tsquery('simple', …): every word single-quoted (words are
-    letters and digits only), phrases with <->, the prefix with :*."""
+def _tsquery_text(parsed: ParsedQuery, *, positions: bool) -> str:
+    """Every word single-quoted (words are letters and digits only), the prefix with :*; with
+    `positions` a phrase's words follow each other (<->) and excluded phrases count, without them
+    (an index with no positions) a phrase is all its words and an excluded phrase is left out."""
+    joiner = " <-> " if positions else " & "
+
     def item(it: Item) -> str:
         lexemes = [f"'{word}'" for word in it.words]
         if it.prefix:
             lexemes[-1] += ":*"
-        return lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")"
+        return lexemes[0] if len(lexemes) == 1 else "(" + joiner.join(lexemes) + ")"
 
     parts = [item(group[0]) if len(group) == 1 else "(" + " | ".join(item(it) for it in group) + ")"
              for group in parsed.groups]
-    parts += ["!" + item(it) for it in parsed.excluded]
+    parts += ["!" + item(it) for it in parsed.excluded if positions or len(it.words) == 1]
     return " & ".join(parts)
+
+
+def to_tsquery_text(parsed: ParsedQuery) -> str:
+    """The query for PostgreSQL's to_tsquery('simple', …): phrases with <->, the prefix with :*."""
+    return _tsquery_text(parsed, positions=True)
 
 
 def to_fts5_text(parsed: ParsedQuery, column: str, owner_hex: str) -> str:
@@ -238,16 +246,7 @@ def to_index_tsquery_text(parsed: ParsedQuery) -> str:
     """The query the owner index answers: no positions are indexed, so a phrase becomes all its
     words and an excluded phrase is left out. It matches every row the query matches (and a few
     more); each row is then checked against the query itself."""
-    def words(it: Item) -> str:
-        lexemes = [f"'{word}'" for word in it.words]
-        if it.prefix:
-            lexemes[-1] += ":*"
-        return lexemes[0] if len(lexemes) == 1 else "(" + " & ".join(lexemes) + ")"
-
-    parts = [words(group[0]) if len(group) == 1 else "(" + " | ".join(words(it) for it in group) + ")"
-             for group in parsed.groups]
-    parts += ["!" + words(it) for it in parsed.excluded if len(it.words) == 1]
-    return " & ".join(parts)
+    return _tsquery_text(parsed, positions=False)
 
 
 # For this transaction only: plan each search for its own words (psycopg prepares a statement run
